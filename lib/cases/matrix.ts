@@ -1,0 +1,170 @@
+// The case matrix is data: four tables crossed. One place says what a mapping, a
+// pin method and a layout op are; the timeline interprets these descriptions.
+
+export type PageSize = 'pte' | 'pmd';
+export type Sharing = 'shared' | 'private' | 'sync';
+
+export interface Mapping {
+  name: string;
+  pageSize: PageSize;
+  sharing: Sharing;
+  /** false: munmap before the op starts (the pin alone holds the pages). */
+  mappedDuringOp: boolean;
+}
+
+export type PinKind = 'none' | 'fuse-read' | 'fuse-write' | 'uring-read' | 'uring-write' | 'uring-fixed' | 'vmsplice';
+
+export interface PinMethod {
+  name: string;
+  kind: PinKind;
+  /** Whether the kernel writes into the pinned pages when the pin completes. */
+  kernelWritesPages: boolean;
+  summary: string;
+}
+
+export type OpKind =
+  | 'truncate'
+  | 'punch-hole'
+  | 'zero-range'
+  | 'collapse-range'
+  | 'insert-range'
+  | 'ficlone'
+  | 'ficlonerange'
+  | 'dedupe'
+  | 'copy-range'
+  | 'unlink'
+  | 'dax-flag';
+
+export interface LayoutOp {
+  name: string;
+  kind: OpKind;
+  /** For truncate: where to cut, in pages relative to the pinned range start ('zero' = size 0). */
+  truncateTo?: 'pin-start' | 'zero';
+  /** For ops with a second file: whether the pinned file is the destination (its bytes replaced by the peer's) or the source (its blocks shared with the peer). */
+  pinnedFileIs?: 'dest' | 'source';
+  summary: string;
+}
+
+export interface Config {
+  name: string;
+  fsType: 'ext4' | 'xfs' | 'tmpfs';
+  dax: 'always' | 'inode' | 'off';
+  summary: string;
+}
+
+// Page counts. A PTE test file is smaller than 2 MiB so no PMD fault is possible;
+// a PMD file covers two 2 MiB extents so the first can be PMD-mapped.
+export const PAGE = 4096;
+export const PMD_SIZE = 2 * 1024 * 1024;
+export const PTE_FILE_PAGES = 64;
+export const PMD_FILE_PAGES = 1024;
+/** The pinned range: PIN_PAGES pages starting at PIN_FIRST_PAGE of the file. */
+export const PIN_FIRST_PAGE = 16;
+export const PIN_PAGES = 4;
+
+export const CONFIGS: Config[] = [
+  { name: 'ext4-dax', fsType: 'ext4', dax: 'always', summary: 'ext4 mounted -o dax (fsdax)' },
+  { name: 'xfs-dax', fsType: 'xfs', dax: 'always', summary: 'XFS reflink=1 mounted -o dax=always (fsdax)' },
+  { name: 'xfs-dax-inode', fsType: 'xfs', dax: 'inode', summary: 'XFS reflink=1, dax=inode, FS_XFLAG_DAX set on the test file' },
+  { name: 'ext4', fsType: 'ext4', dax: 'off', summary: 'ext4, page cache' },
+  { name: 'xfs', fsType: 'xfs', dax: 'off', summary: 'XFS reflink=1, page cache' },
+  { name: 'tmpfs', fsType: 'tmpfs', dax: 'off', summary: 'tmpfs (shmem), page cache' },
+];
+
+export const MAPPINGS: Mapping[] = [
+  { name: 'pte-shared', pageSize: 'pte', sharing: 'shared', mappedDuringOp: true },
+  { name: 'pte-shared-unmapped', pageSize: 'pte', sharing: 'shared', mappedDuringOp: false },
+  { name: 'pte-private', pageSize: 'pte', sharing: 'private', mappedDuringOp: true },
+  { name: 'pte-sync', pageSize: 'pte', sharing: 'sync', mappedDuringOp: true },
+  { name: 'pmd-shared', pageSize: 'pmd', sharing: 'shared', mappedDuringOp: true },
+  { name: 'pmd-shared-unmapped', pageSize: 'pmd', sharing: 'shared', mappedDuringOp: false },
+  { name: 'pmd-sync', pageSize: 'pmd', sharing: 'sync', mappedDuringOp: true },
+];
+
+export const PIN_METHODS: PinMethod[] = [
+  { name: 'none', kind: 'none', kernelWritesPages: false, summary: 'control: no pin, the op runs alone' },
+  { name: 'odirect-read', kind: 'fuse-read', kernelWritesPages: true, summary: 'read() of an O_DIRECT FUSE file into the mapping' },
+  { name: 'odirect-write', kind: 'fuse-write', kernelWritesPages: false, summary: 'write() to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-read', kind: 'uring-read', kernelWritesPages: true, summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'uring-write', kind: 'uring-write', kernelWritesPages: false, summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-fixed', kind: 'uring-fixed', kernelWritesPages: false, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
+  { name: 'vmsplice', kind: 'vmsplice', kernelWritesPages: false, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
+];
+
+export const LAYOUT_OPS: LayoutOp[] = [
+  { name: 'truncate-shrink', kind: 'truncate', truncateTo: 'pin-start', summary: 'ftruncate to the start of the pinned range' },
+  { name: 'truncate-zero', kind: 'truncate', truncateTo: 'zero', summary: 'ftruncate to 0' },
+  { name: 'punch-hole', kind: 'punch-hole', summary: 'fallocate PUNCH_HOLE over the pinned range' },
+  { name: 'zero-range', kind: 'zero-range', summary: 'fallocate ZERO_RANGE over the pinned range' },
+  { name: 'collapse-range', kind: 'collapse-range', summary: 'fallocate COLLAPSE_RANGE of the pinned range' },
+  { name: 'insert-range', kind: 'insert-range', summary: 'fallocate INSERT_RANGE at the pinned range' },
+  { name: 'ficlone-dest', kind: 'ficlone', pinnedFileIs: 'dest', summary: 'FICLONE another file onto the pinned file' },
+  { name: 'ficlone-src', kind: 'ficlone', pinnedFileIs: 'source', summary: 'FICLONE the pinned file to a new file' },
+  { name: 'ficlonerange', kind: 'ficlonerange', pinnedFileIs: 'dest', summary: 'FICLONERANGE another file over the pinned range' },
+  { name: 'dedupe', kind: 'dedupe', pinnedFileIs: 'dest', summary: 'FIDEDUPERANGE an identical file over the pinned range' },
+  { name: 'copy-range', kind: 'copy-range', pinnedFileIs: 'dest', summary: 'copy_file_range another file over the pinned range' },
+  { name: 'unlink', kind: 'unlink', summary: 'unlink the pinned file and close it (eviction once unmapped)' },
+  { name: 'dax-flag', kind: 'dax-flag', summary: 'FS_IOC_FSSETXATTR flipping FS_XFLAG_DAX on the pinned file' },
+];
+
+export interface Case {
+  config: Config;
+  mapping: Mapping;
+  pinMethod: PinMethod;
+  layoutOp: LayoutOp;
+  /** pinMethod.layoutOp.mapping — unique within a config. */
+  id: string;
+}
+
+export function caseId(pinMethod: string, layoutOp: string, mapping: string): string {
+  return `${pinMethod}.${layoutOp}.${mapping}`;
+}
+
+/**
+ * Which mappings the default plan crosses with every pin and op. The full matrix
+ * (`--matrix full`) crosses all of them; the default keeps the run short enough for
+ * nightly qemu runs while covering PTE/PMD, shared/private/sync and unmapped.
+ */
+export const DEFAULT_MAPPINGS = ['pte-shared', 'pte-shared-unmapped', 'pte-private', 'pmd-shared'];
+
+export type MatrixName = 'default' | 'full' | 'smoke';
+
+const SMOKE_PINS = ['none', 'odirect-read', 'uring-fixed', 'vmsplice'];
+const SMOKE_OPS = ['truncate-shrink', 'punch-hole', 'ficlone-src'];
+
+export function mappingsFor(matrix: MatrixName): Mapping[] {
+  if (matrix === 'full') return MAPPINGS;
+  if (matrix === 'smoke') return MAPPINGS.filter((m) => m.name === 'pte-shared' || m.name === 'pmd-shared');
+  return MAPPINGS.filter((m) => DEFAULT_MAPPINGS.includes(m.name));
+}
+
+export function findConfig(name: string): Config | undefined {
+  return CONFIGS.find((c) => c.name === name);
+}
+
+/** Cross the tables for one config. */
+export function casesFor(config: Config, matrix: MatrixName = 'default'): Case[] {
+  const pins = matrix === 'smoke' ? PIN_METHODS.filter((p) => SMOKE_PINS.includes(p.name)) : PIN_METHODS;
+  const ops = matrix === 'smoke' ? LAYOUT_OPS.filter((o) => SMOKE_OPS.includes(o.name)) : LAYOUT_OPS;
+  const out: Case[] = [];
+  for (const mapping of mappingsFor(matrix)) {
+    for (const pinMethod of pins) {
+      for (const layoutOp of ops) {
+        out.push({ config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) });
+      }
+    }
+  }
+  return out;
+}
+
+/** Shell-style glob (`*`, `?`) over case ids or "config/caseId". */
+export function globToRegExp(glob: string): RegExp {
+  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${esc}$`);
+}
+
+export function filterCases(cases: Case[], globs: string[] | undefined): Case[] {
+  if (!globs || globs.length === 0) return cases;
+  const res = globs.map(globToRegExp);
+  return cases.filter((c) => res.some((re) => re.test(c.id) || re.test(`${c.config.name}/${c.id}`)));
+}

@@ -1,0 +1,171 @@
+// Everything daxpin sets up on the machine (mounts, loop devices, temp dirs, child
+// processes) is registered here with the action that undoes it. Actions run in
+// reverse order of registration, each at most once: on normal teardown, and on
+// SIGINT/SIGTERM/SIGHUP, after which the process exits 130/143/129. While anything is
+// registered, daxpin owns those signals; other components that must act on Ctrl-C
+// (flush results, kill a worker) register an action instead of a handler of their own.
+import * as fs from 'node:fs';
+import { BlockingCall, MNT_DETACH, native } from '../native';
+import { readMountinfo } from './mountinfo';
+
+export type TeardownAction = () => void | Promise<void>;
+
+interface Entry {
+  name: string;
+  fn: TeardownAction;
+}
+
+export interface TeardownFailure {
+  name: string;
+  error: string;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+/** An action that has not finished by then is abandoned when a signal tears down. */
+const SIGNAL_ACTION_TIMEOUT_MS = 15_000;
+
+const entries: Entry[] = [];
+let signalsInstalled = false;
+let shuttingDown = false;
+
+function say(line: string): void {
+  try {
+    process.stderr.write(`${line}\n`);
+  } catch {
+    // stderr gone (closed terminal): cleaning up matters more than saying so
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  say(`daxpin: ${signal}: cleaning up`);
+  teardownAll(SIGNAL_ACTION_TIMEOUT_MS)
+    .then((failures) => {
+      for (const f of failures) say(`daxpin: cleanup of ${f.name} failed: ${f.error}`);
+    })
+    .catch(() => undefined)
+    .finally(() => process.exit(SIGNAL_EXIT[signal]));
+}
+
+function installSignals(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal as NodeJS.Signals, onSignal);
+}
+
+function uninstallSignals(): void {
+  if (!signalsInstalled || shuttingDown) return;
+  signalsInstalled = false;
+  for (const signal of Object.keys(SIGNAL_EXIT)) process.removeListener(signal as NodeJS.Signals, onSignal);
+}
+
+/** Register an undo action; the returned function removes it without running it. */
+export function register(name: string, fn: TeardownAction): () => void {
+  const entry: Entry = { name, fn };
+  entries.push(entry);
+  installSignals();
+  return () => {
+    const i = entries.indexOf(entry);
+    if (i >= 0) entries.splice(i, 1);
+    if (entries.length === 0) uninstallSignals();
+  };
+}
+
+/** Names of the registered actions, oldest first. */
+export function registered(): string[] {
+  return entries.map((e) => e.name);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function runOne(entry: Entry, timeoutMs: number | undefined): Promise<void> {
+  const run = Promise.resolve().then(entry.fn);
+  if (timeoutMs === undefined) return run;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms; abandoned`)), timeoutMs);
+  });
+  try {
+    await Promise.race([run, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Run every registered action, newest first; never throws, returns what failed. */
+export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]> {
+  const failures: TeardownFailure[] = [];
+  while (entries.length > 0) {
+    const entry = entries.pop() as Entry;
+    try {
+      await runOne(entry, timeoutMs);
+    } catch (err) {
+      failures.push({ name: entry.name, error: message(err) });
+    }
+  }
+  uninstallSignals();
+  return failures;
+}
+
+/** Run `fn` once however often the returned function is called; later calls get the first call's promise. */
+export function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= fn());
+}
+
+/**
+ * The result of a blocking native call. The addon does not keep the event loop alive
+ * for a call stuck in the kernel, so a timer is held until it settles (or `timeoutMs`
+ * passes, when the call is abandoned with an error; its thread stays behind).
+ */
+export async function settled(call: BlockingCall, what: string, timeoutMs?: number): Promise<{ ret: number; aux: number }> {
+  let timer: NodeJS.Timeout | undefined;
+  const started = Date.now();
+  const held = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) reject(new Error(`${what} still blocked after ${timeoutMs} ms`));
+    }, 50);
+  });
+  try {
+    return await Promise.race([call.promise, held]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** How long daxpin waits for an unmount before it gives up on it. */
+export const UMOUNT_TIMEOUT_MS = 30_000;
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/**
+ * A FUSE server killed mid-request leaves the mount's callers in D state until the
+ * connection is aborted. Abort every FUSE connection mounted at `mountPoint` (via
+ * fusectl, mounted if need be) and lazily unmount it.
+ */
+export async function abortFuseConnectionsFor(mountPoint: string): Promise<void> {
+  const fuseMounts = readMountinfo()
+    .filter((e) => e.mountPoint === mountPoint && (e.fsType === 'fuse' || e.fsType.startsWith('fuse.') || e.fsType === 'fuseblk'))
+    .reverse();
+  if (fuseMounts.length === 0) return;
+  if (!readMountinfo().some((e) => e.mountPoint === FUSECTL && e.fsType === 'fusectl')) {
+    native.mount('fusectl', FUSECTL, 'fusectl', 0, '');
+  }
+  for (const m of fuseMounts) {
+    const [major, minor] = m.dev.split(':').map(Number);
+    // fusectl names a connection by the superblock's kernel dev_t: (major << 20) | minor.
+    const id = major * 2 ** 20 + minor;
+    try {
+      fs.writeFileSync(`${FUSECTL}/${id}/abort`, '1');
+    } catch (err) {
+      // ENOENT: the connection is already gone
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  for (let i = 0; i < fuseMounts.length; i++) {
+    await settled(native.startUmount(mountPoint, MNT_DETACH), `umount -l ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+  }
+}

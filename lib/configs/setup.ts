@@ -1,0 +1,574 @@
+// Preparing a config: a filesystem mounted the way the config says, a test directory
+// in it, DAX verified by statx on a probe file, free space filled with ballast so that
+// blocks a case frees are reused by the canaries written after it — and a teardown
+// that unmounts, runs fsck and frees what was made. Three sources: a device the user
+// named (mkfs + mount), a scratch loop file or tmpfs, or a directory already mounted.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CONFIGS, Config } from '../cases/matrix';
+import { ConfigRecord } from '../outcome';
+import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
+import { MountEntry, devString, mountOf, readMountinfo } from './mountinfo';
+import { UMOUNT_TIMEOUT_MS, once, register, settled } from './resources';
+import { checkScratchDevice } from './safety';
+
+export class ConfigError extends Error {
+  readonly exitCode = 2;
+  readonly code = 'ECONFIG';
+
+  constructor(message: string) {
+    super(message.startsWith('daxpin: ') ? message : `daxpin: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Fsck = ConfigRecord['fsck'];
+
+export interface TeardownResult {
+  fsck: Fsck;
+  cleanupErrors: string[];
+}
+
+export interface PreparedConfig {
+  config: Config;
+  mountPoint: string;
+  /** Where cases create their files: `<mountPoint>/daxpin-<random>`. */
+  testDir: string;
+  device: string | null;
+  fsType: string;
+  /** The options daxpin passed to mount(2) ('' for none). */
+  mountOptions: string;
+  /** The filesystem's options as the kernel reports them (mountinfo super options). */
+  superOptions: string;
+  /** statx on a probe file in testDir reported STATX_ATTR_DAX. */
+  daxVerified: boolean;
+  /** Why a DAX config is not DAX, in the kernel's words when it said something; null otherwise. */
+  daxNote: string | null;
+  /** Whether files may be given 2 MiB extent size hints (XFS). */
+  pmdExtentHint: boolean;
+  /** Bytes taken by the ballast file (0 when none). */
+  ballastBytes: number;
+  /**
+   * Unmount, fsck, free the loop device, remove temp dirs; idempotent, never rejects.
+   * What could not be undone (a busy mount detached lazily, a loop device that would
+   * not detach) is in cleanupErrors; fsck is not run on a filesystem that did not unmount.
+   */
+  teardown(): Promise<TeardownResult>;
+}
+
+/** Free space left beside the ballast, for the test files and the canaries. */
+export const BALLAST_RESERVE_MB = 24;
+/** tmpfs has no blocks to reuse: it is just kept small. */
+export const TMPFS_SIZE_MB = 64;
+/** Scratch loop files are sparse; mkfs.xfs (xfsprogs >= 5.19) refuses filesystems below 300 MB. */
+export const SCRATCH_SIZE_MB = 512;
+export const XFS_MIN_MB = 300;
+
+const MIB = 1024 * 1024;
+const TOOL_PACKAGES: Record<string, string> = {
+  'mkfs.ext4': 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
+  'mkfs.xfs': 'xfsprogs',
+  xfs_repair: 'xfsprogs',
+  losetup: 'mount',
+};
+const TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new ConfigError('must run as root (daxpin mounts filesystems and FUSE, and reads /dev/kmsg)');
+}
+
+/** Absolute paths of the named tools; a ConfigError naming the Debian packages when any is missing. */
+function requireTools(...names: string[]): Record<string, string> {
+  const found: Record<string, string> = {};
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...TOOL_DIRS];
+  const missing: string[] = [];
+  for (const name of names) {
+    const dir = dirs.find((d) => {
+      try {
+        fs.accessSync(path.join(d, name), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (dir) found[name] = path.join(dir, name);
+    else missing.push(name);
+  }
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((m) => TOOL_PACKAGES[m]))].join(' ');
+    throw new ConfigError(`${missing.join(', ')} not found; install the Debian package(s) ${packages} (scripts/provision installs them)`);
+  }
+  return found;
+}
+
+interface CommandResult {
+  exitCode: number;
+  output: string;
+}
+
+function runCommand(file: string, args: string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB }, (err, stdout, stderr) => {
+      const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ exitCode, output: `${stdout}${stderr}`.trim() || (err && typeof err.code !== 'number' ? err.message : '') });
+    });
+  });
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.length > 0 ? lines[lines.length - 1] : 'no output';
+}
+
+function tail(text: string, lines = 20): string {
+  return text.split('\n').slice(-lines).join('\n').trim();
+}
+
+async function runOk(file: string, args: string[]): Promise<string> {
+  const r = await runCommand(file, args);
+  if (r.exitCode !== 0) {
+    const firstError = r.output.split('\n').find((l) => l.trim() !== '') ?? 'no output';
+    throw new ConfigError(`${path.basename(file)} ${args.join(' ')} failed (exit ${r.exitCode}): ${firstError.trim()}`);
+  }
+  return r.output;
+}
+
+function errText(err: unknown): string {
+  if (isSystemError(err)) return err.code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Undo steps of one prepared config, each also registered for Ctrl-C. */
+class Undo {
+  private readonly steps: { name: string; fn: () => Promise<void> | void; unregister: () => void }[] = [];
+
+  get size(): number {
+    return this.steps.length;
+  }
+
+  add(name: string, fn: () => Promise<void> | void): void {
+    this.steps.push({ name, fn, unregister: register(name, fn) });
+  }
+
+  /** Run steps newest first until `keep` remain; returns the failures. */
+  async runDownTo(keep: number): Promise<string[]> {
+    const failures: string[] = [];
+    while (this.steps.length > keep) {
+      const step = this.steps.pop() as (typeof this.steps)[number];
+      step.unregister();
+      try {
+        await step.fn();
+      } catch (err) {
+        failures.push(`${step.name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return failures;
+  }
+}
+
+const UMOUNT_BUSY_RETRIES = 20;
+
+/** Unmount; when busy, retry briefly, then detach lazily and say so (the fs may still be in use). */
+async function unmount(mountPoint: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await settled(native.startUmount(mountPoint, 0), `umount ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+      return;
+    } catch (err) {
+      if (!isSystemError(err) || err.code !== 'EBUSY') throw err;
+      if (i >= UMOUNT_BUSY_RETRIES) {
+        await settled(native.startUmount(mountPoint, MNT_DETACH), `umount -l ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+        throw new Error(`${mountPoint} was busy; detached lazily`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+interface MountAttempt {
+  error: SystemError | null;
+  /** What the kernel logged about the device while mounting. */
+  kernel: string[];
+}
+
+/** mount(2), with the kernel's log lines about `devName` (or the fs) captured from /dev/kmsg. */
+function mountWithLog(source: string, target: string, fsType: string, data: string, devName: string): MountAttempt {
+  let kmsg = -1;
+  try {
+    kmsg = native.kmsgOpen(true);
+  } catch {
+    // no /dev/kmsg (unprivileged container): the errno alone must do
+  }
+  let error: SystemError | null = null;
+  try {
+    native.mount(source, target, fsType, 0, data);
+  } catch (err) {
+    if (!isSystemError(err)) throw err;
+    error = err;
+  }
+  const kernel: string[] = [];
+  if (kmsg >= 0) {
+    const needle = `(${devName})`;
+    for (const record of native.kmsgRead(kmsg)) {
+      const text = record.slice(record.indexOf(';') + 1).split('\n')[0];
+      if (text.includes(needle) || text.startsWith(`${devName}:`)) kernel.push(text);
+    }
+    fs.closeSync(kmsg);
+  }
+  return { error, kernel };
+}
+
+/** mount -o data for each config's DAX mode, most specific first. */
+function daxMountOptions(config: Config): string[] {
+  if (config.dax === 'inode') return ['dax=inode'];
+  if (config.dax === 'off') return [''];
+  return config.fsType === 'ext4' ? ['dax', 'dax=always'] : ['dax=always', 'dax'];
+}
+
+function randomName(prefix: string): string {
+  return `${prefix}${randomBytes(4).toString('hex')}`;
+}
+
+async function setDaxFlag(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const { xflags, extsize } = native.fsGetXattr(fd);
+    await settled(native.startFsSetXattr(fd, xflags | FS_XFLAG_DAX, extsize), 'FS_IOC_FSSETXATTR');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Write 4 KiB to a fresh file in `dir` and ask statx whether it is DAX. */
+async function probeDax(dir: string): Promise<boolean> {
+  const probe = path.join(dir, '.daxpin-probe');
+  const fh = await fs.promises.open(probe, 'w');
+  try {
+    await fh.write(Buffer.alloc(4096, 0x5a), 0, 4096, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const dax = isDax(native.statx(probe));
+  await fs.promises.unlink(probe);
+  return dax;
+}
+
+/** Fill the filesystem with one fallocated, fsynced file, leaving `reserveMb` free. */
+async function writeBallast(mountPoint: string, reserveMb: number): Promise<number> {
+  const ballast = path.join(mountPoint, 'daxpin-ballast');
+  const st = fs.statfsSync(mountPoint);
+  let size = Math.floor((st.bavail * st.bsize - reserveMb * MIB) / (2 * MIB)) * 2 * MIB;
+  if (size <= 0) return 0;
+  const fh = await fs.promises.open(ballast, 'w');
+  try {
+    for (;;) {
+      try {
+        await settled(native.startFallocate(fh.fd, 0, 0, size), 'fallocate (ballast)');
+        break;
+      } catch (err) {
+        // metadata for the extents needs room too: back off and try again
+        if (!isSystemError(err) || err.code !== 'ENOSPC' || size <= 16 * MIB) throw err;
+        size -= 16 * MIB;
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return size;
+}
+
+async function fsckDevice(fsType: 'ext4' | 'xfs', device: string): Promise<NonNullable<Fsck>> {
+  const tool = fsType === 'xfs' ? 'xfs_repair' : 'e2fsck';
+  const args = fsType === 'xfs' ? ['-n', device] : ['-fn', device];
+  const r = await runCommand(requireTools(tool)[tool], args);
+  return { tool: `${tool} ${args.join(' ')}`, ok: r.exitCode === 0, exitCode: r.exitCode, output: tail(r.output) };
+}
+
+function deviceBytes(device: string): number {
+  const dev = devString(fs.statSync(device).rdev);
+  return Number(fs.readFileSync(`/sys/dev/block/${dev}/size`, 'utf8').trim()) * 512;
+}
+
+async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<void> {
+  if (fsType === 'ext4') {
+    const { 'mkfs.ext4': tool } = requireTools('mkfs.ext4', 'e2fsck');
+    // stride/stripe_width in 4 KiB blocks: 512 = 2 MiB, so the allocator aligns for PMD faults.
+    await runOk(tool, ['-F', '-q', '-b', '4096', '-E', 'stride=512,stripe_width=512', device]);
+    return;
+  }
+  const { 'mkfs.xfs': tool } = requireTools('mkfs.xfs', 'xfs_repair');
+  const bytes = deviceBytes(device);
+  if (bytes < XFS_MIN_MB * MIB) {
+    throw new ConfigError(`${device} has ${Math.floor(bytes / MIB)} MiB; mkfs.xfs needs at least ${XFS_MIN_MB} MB`);
+  }
+  // su=2m aligns data extents for PMD faults; the log cannot take a 2 MiB stripe unit
+  // (max 256 KiB), so give it its own. Below 1 GiB, a 2 MiB stripe unit makes mkfs.xfs
+  // choose so many small AGs that the log falls below its 64 MB minimum: use 2 AGs.
+  const data = `su=2m,sw=1${bytes < 1024 * MIB ? ',agcount=2' : ''}`;
+  await runOk(tool, ['-f', '-q', '-b', 'size=4096', '-m', 'reflink=1', '-d', data, '-l', 'su=32k', device]);
+}
+
+interface Layout {
+  config: Config;
+  device: string | null;
+  /** Kernel name of the device (loop0, pmem0), for matching its log lines. */
+  devName: string;
+  mountPoint: string;
+  ballast: boolean;
+  reserveMb: number;
+}
+
+/**
+ * Mount `layout.device` (or tmpfs) at the mount point, make the test dir, verify DAX,
+ * write the ballast. Undo steps go on `undo`; the mount step sits at index `mountStep`.
+ */
+async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedConfig, 'teardown'> & { mountStep: number }> {
+  const { config, device, devName, mountPoint } = layout;
+  const fsType = config.fsType;
+  const source = device ?? 'tmpfs';
+  const notes: string[] = [];
+  let mountOptions = '';
+  let mounted = false;
+  for (const data of fsType === 'tmpfs' ? [`size=${TMPFS_SIZE_MB}m`] : daxMountOptions(config)) {
+    const attempt = mountWithLog(source, mountPoint, fsType, data, devName);
+    const said = attempt.kernel.length > 0 ? `: ${attempt.kernel.join('; ')}` : '';
+    if (attempt.error === null) {
+      mountOptions = data;
+      mounted = true;
+      const aboutDax = attempt.kernel.filter((line) => /dax/i.test(line));
+      if (aboutDax.length > 0) notes.push(`mount -o ${data}: ${aboutDax.join('; ')}`);
+      break;
+    }
+    if (config.dax === 'off' || fsType === 'tmpfs') {
+      throw new ConfigError(`mount -t ${fsType}${data ? ` -o ${data}` : ''} ${source} failed: ${attempt.error.code}${said}`);
+    }
+    notes.push(`mount -o ${data} failed with ${attempt.error.code}${said}`);
+  }
+  if (!mounted) {
+    // The kernel refused DAX on this device: mount without it and record why.
+    const attempt = mountWithLog(source, mountPoint, fsType, '', devName);
+    if (attempt.error !== null) {
+      throw new ConfigError(`mount -t ${fsType} ${source} failed: ${attempt.error.code}${attempt.kernel.length ? `: ${attempt.kernel.join('; ')}` : ''}`);
+    }
+    notes.push('mounted without DAX');
+  }
+  const mountStep = undo.size;
+  undo.add(`unmount ${mountPoint}`, () => unmount(mountPoint));
+
+  const testDir = path.join(mountPoint, randomName('daxpin-'));
+  fs.mkdirSync(testDir);
+  if (config.dax === 'inode') {
+    try {
+      await setDaxFlag(testDir);
+    } catch (err) {
+      notes.push(`setting FS_XFLAG_DAX on the test dir failed with ${errText(err)}`);
+    }
+  }
+  const daxVerified = await probeDax(testDir);
+  if (config.dax !== 'off' && !daxVerified && notes.length === 0) notes.push('statx on a probe file does not report STATX_ATTR_DAX');
+  const ballastBytes = layout.ballast ? await writeBallast(mountPoint, layout.reserveMb) : 0;
+  const entry = readMountinfo().find((e) => e.mountPoint === mountPoint);
+  return {
+    config,
+    mountPoint,
+    testDir,
+    device,
+    fsType,
+    mountOptions,
+    superOptions: entry?.superOptions ?? '',
+    daxVerified,
+    daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
+    pmdExtentHint: fsType === 'xfs',
+    ballastBytes,
+    mountStep,
+  };
+}
+
+async function prepareMounted(
+  config: Config,
+  device: string | null,
+  workDir: string,
+  reserveMb: number,
+  undo: Undo,
+): Promise<PreparedConfig> {
+  try {
+    if (device !== null && config.fsType !== 'tmpfs') await mkfs(config.fsType, device);
+    fs.mkdirSync(workDir, { recursive: true });
+    const mountPoint = fs.mkdtempSync(path.join(workDir, `mnt-${config.name}-`));
+    undo.add(`remove ${mountPoint}`, () => fs.rmdirSync(mountPoint));
+    const devName = device ? path.basename(fs.realpathSync(device)) : 'tmpfs';
+    const { mountStep, ...prepared } = await mountAndFill({ config, device, devName, mountPoint, ballast: config.fsType !== 'tmpfs', reserveMb }, undo);
+    const teardown = once(async (): Promise<TeardownResult> => {
+      const failures = await undo.runDownTo(mountStep);
+      let fsck: Fsck = null;
+      if (device !== null && (config.fsType === 'ext4' || config.fsType === 'xfs')) {
+        fsck =
+          failures.length === 0
+            ? await fsckDevice(config.fsType, device)
+            : { tool: config.fsType === 'xfs' ? 'xfs_repair' : 'e2fsck', ok: false, exitCode: -1, output: `not run: ${failures.join('; ')}` };
+      }
+      failures.push(...(await undo.runDownTo(0)));
+      return { fsck, cleanupErrors: failures };
+    });
+    return { ...prepared, teardown };
+  } catch (err) {
+    await undo.runDownTo(0);
+    throw err;
+  }
+}
+
+export interface DeviceOptions {
+  workDir: string;
+  reserveMb?: number;
+}
+
+/** Format a device the user named (after the safety check) and mount it for `config`. */
+export async function prepareOnDevice(config: Config, device: string, opts: DeviceOptions): Promise<PreparedConfig> {
+  requireRoot();
+  if (config.fsType === 'tmpfs') return prepareScratch(config, { workDir: opts.workDir });
+  const real = await checkScratchDevice(device);
+  return prepareMounted(config, real, opts.workDir, opts.reserveMb ?? BALLAST_RESERVE_MB, new Undo());
+}
+
+export interface ScratchOptions {
+  workDir: string;
+  /** Size of the sparse loop file; XFS scratch files are at least SCRATCH_SIZE_MB. */
+  sizeMb?: number;
+  reserveMb?: number;
+}
+
+/** A loop device over a sparse file in workDir (ext4, xfs), or a small tmpfs. */
+export async function prepareScratch(config: Config, opts: ScratchOptions): Promise<PreparedConfig> {
+  requireRoot();
+  const reserveMb = opts.reserveMb ?? BALLAST_RESERVE_MB;
+  const undo = new Undo();
+  if (config.fsType === 'tmpfs') return prepareMounted(config, null, opts.workDir, reserveMb, undo);
+  const { losetup } = requireTools('losetup', ...(config.fsType === 'xfs' ? ['mkfs.xfs', 'xfs_repair'] : ['mkfs.ext4', 'e2fsck']));
+  const sizeMb = config.fsType === 'xfs' ? Math.max(opts.sizeMb ?? SCRATCH_SIZE_MB, SCRATCH_SIZE_MB) : (opts.sizeMb ?? SCRATCH_SIZE_MB);
+  let loop: string;
+  try {
+    fs.mkdirSync(opts.workDir, { recursive: true });
+    const image = path.join(opts.workDir, `${randomName(`${config.name}-`)}.img`);
+    fs.writeFileSync(image, '');
+    undo.add(`remove ${image}`, () => fs.rmSync(image, { force: true }));
+    fs.truncateSync(image, sizeMb * MIB);
+    // Registered before losetup runs: a signal mid-attach waits for it, then detaches.
+    const attaching = runOk(losetup, ['--find', '--show', image]);
+    undo.add(`detach the loop device of ${image}`, async () => {
+      await attaching.catch(() => undefined);
+      await detachLoops(losetup, image);
+    });
+    loop = (await attaching).trim();
+    await checkScratchDevice(loop);
+  } catch (err) {
+    await undo.runDownTo(0);
+    throw err;
+  }
+  return prepareMounted(config, loop, opts.workDir, reserveMb, undo);
+}
+
+/** Detach every loop device backed by `image` (`losetup -j`). */
+async function detachLoops(losetup: string, image: string): Promise<void> {
+  const listing = await runOk(losetup, ['-j', image]);
+  for (const line of listing.split('\n')) {
+    const loop = line.split(':')[0].trim();
+    if (loop.startsWith('/dev/loop')) await runOk(losetup, ['-d', loop]);
+  }
+}
+
+function knownFsType(fsType: string): fsType is Config['fsType'] {
+  return fsType === 'ext4' || fsType === 'xfs' || fsType === 'tmpfs';
+}
+
+function configFor(fsType: Config['fsType'], entry: MountEntry, dax: boolean): Config {
+  const daxAlways = /(^|,)dax(=always)?(,|$)/.test(entry.superOptions);
+  const name = !dax ? fsType : fsType === 'xfs' && !daxAlways ? 'xfs-dax-inode' : `${fsType}-dax`;
+  const config = CONFIGS.find((c) => c.name === name);
+  if (!config) throw new ConfigError(`no config for ${fsType}${dax ? ' with DAX' : ''}`);
+  return config;
+}
+
+/**
+ * Use a directory on an already-mounted filesystem (--dir): no mkfs, no ballast; the
+ * config is `configName` or derived from the filesystem and a statx probe. Teardown
+ * removes only daxpin's own subdirectory.
+ */
+export async function prepareExistingDir(dir: string, configName?: string): Promise<PreparedConfig> {
+  requireRoot();
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    throw new ConfigError(`--dir ${dir} does not exist`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new ConfigError(`--dir ${dir} is not a directory`);
+  if (fs.statSync(real).dev === fs.statSync('/').dev) {
+    throw new ConfigError(`--dir ${dir} is on the root filesystem; mount a filesystem for daxpin there (or use --scratch or --device)`);
+  }
+  const entry = mountOf(real);
+  if (!entry) throw new ConfigError(`--dir ${dir}: no mount found for it in /proc/self/mountinfo`);
+  if (!knownFsType(entry.fsType)) throw new ConfigError(`--dir ${dir} is on ${entry.fsType}; daxpin runs on ext4, xfs and tmpfs`);
+  const fsType = entry.fsType;
+  let given: Config | undefined;
+  if (configName !== undefined) {
+    given = CONFIGS.find((c) => c.name === configName);
+    if (!given) throw new ConfigError(`unknown config ${configName}; known: ${CONFIGS.map((c) => c.name).join(', ')}`);
+    if (given.fsType !== fsType) throw new ConfigError(`config ${configName} needs ${given.fsType}, but --dir ${dir} is on ${fsType}`);
+  }
+
+  const testDir = path.join(real, randomName('daxpin-'));
+  try {
+    fs.mkdirSync(testDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'is on a read-only filesystem' : code === 'EACCES' || code === 'EPERM' ? 'is not writable' : `cannot hold a test directory (${code})`;
+    throw new ConfigError(`--dir ${dir} ${why}`);
+  }
+  const removeTestDir = (): void => fs.rmSync(testDir, { recursive: true, force: true });
+  const unregister = register(`remove ${testDir}`, removeTestDir);
+  try {
+    const notes: string[] = [];
+    if (given?.dax === 'inode') {
+      try {
+        await setDaxFlag(testDir);
+      } catch (err) {
+        notes.push(`setting FS_XFLAG_DAX on the test dir failed with ${errText(err)}`);
+      }
+    }
+    const daxVerified = await probeDax(testDir);
+    const config = given ?? configFor(fsType, entry, daxVerified);
+    if (config.dax !== 'off' && !daxVerified) notes.push('statx on a probe file does not report STATX_ATTR_DAX');
+    const teardown = once(async (): Promise<TeardownResult> => {
+      unregister();
+      try {
+        removeTestDir();
+        return { fsck: null, cleanupErrors: [] };
+      } catch (err) {
+        return { fsck: null, cleanupErrors: [`remove ${testDir}: ${errText(err)}`] };
+      }
+    });
+    return {
+      config,
+      mountPoint: entry.mountPoint,
+      testDir,
+      device: entry.source.startsWith('/dev/') ? entry.source : null,
+      fsType,
+      mountOptions: entry.superOptions,
+      superOptions: entry.superOptions,
+      daxVerified,
+      daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
+      pmdExtentHint: fsType === 'xfs',
+      ballastBytes: 0,
+      teardown,
+    };
+  } catch (err) {
+    unregister();
+    removeTestDir();
+    throw err;
+  }
+}

@@ -1,0 +1,251 @@
+// The orchestrator never makes a call that can block in the kernel: it hands
+// each case to a worker process, watches the clock, reads the kernel log and
+// taint around the case, and turns what the worker saw into a CaseRecord.
+import { ChildProcess, fork } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Case } from '../cases/matrix';
+import { CaseRecord, SCHEMA_VERSION } from '../outcome';
+import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
+import { FromWorker, ToWorker } from './protocol';
+import { readAllTasks, TaskState } from './tasks';
+import { CaseObservation, TimelineOptions } from './timeline';
+
+export interface CaseTiming {
+  holdMs: number;
+  settleMs: number;
+  signalWaitMs: number;
+  /** Budget for everything in a case besides hold, settle and signal wait. */
+  caseBudgetMs: number;
+  canaryBytes: number;
+}
+
+export interface RunIdentity {
+  runId: string;
+  kernel: string;
+  host: string;
+}
+
+type WorkerAnswer =
+  | { kind: 'result'; observation: CaseObservation }
+  | { kind: 'failed'; error: string }
+  | { kind: 'timeout'; tasks: TaskState[] }
+  | { kind: 'died'; how: string };
+
+/** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
+export type FuseCleanup = (mountPoint: string) => Promise<void>;
+
+class Worker {
+  readonly child: ChildProcess;
+  readonly fuseMount: string;
+  private waiting: ((m: FromWorker | { type: 'exit'; how: string }) => void) | null = null;
+  exited = false;
+  exitHow = '';
+
+  constructor(fuseMount: string) {
+    this.fuseMount = fuseMount;
+    this.child = fork(path.join(__dirname, 'worker.js'), [fuseMount], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromWorker) => this.deliver(m));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      this.exitHow = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      this.deliver({ type: 'exit', how: this.exitHow });
+    });
+    this.child.on('error', () => undefined);
+  }
+
+  private deliver(m: FromWorker | { type: 'exit'; how: string }): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.(m);
+  }
+
+  next(timeoutMs: number): Promise<FromWorker | { type: 'exit'; how: string } | null> {
+    if (this.exited) return Promise.resolve({ type: 'exit', how: this.exitHow });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting = null;
+        resolve(null);
+      }, timeoutMs);
+      this.waiting = (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+    });
+  }
+
+  send(m: ToWorker): void {
+    if (!this.exited && this.child.connected) this.child.send(m);
+  }
+}
+
+/** Never recursive: if the FUSE mount is somehow still there, leave it rather than walk into it. */
+function removeMountDir(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Still mounted (lazily detached) or already gone: nothing to do.
+  }
+}
+
+export interface AbandonedWorker {
+  pid: number;
+  tasks: TaskState[];
+}
+
+export class Orchestrator {
+  private worker: Worker | null = null;
+  private seq = 0;
+  private readonly kernelLog = new KernelLog();
+  /** Workers that could not be killed (a thread in D state): recorded, never reused. */
+  readonly abandoned: AbandonedWorker[] = [];
+
+  constructor(
+    private readonly identity: RunIdentity,
+    private readonly timing: CaseTiming,
+    private readonly workDir: string,
+    private readonly fuseCleanup: FuseCleanup,
+  ) {}
+
+  get kernelLogAvailable(): boolean {
+    return this.kernelLog.available;
+  }
+
+  private async ensureWorker(): Promise<Worker> {
+    if (this.worker && !this.worker.exited) return this.worker;
+    const mount = fs.mkdtempSync(path.join(this.workDir, 'fuse-'));
+    const w = new Worker(mount);
+    // node starts in ~1.6 s under TCG; a minute means something is wrong.
+    const first = await w.next(60_000);
+    if (!first || first.type !== 'ready') {
+      await this.retire(w);
+      throw new Error(`worker did not start: ${first && first.type === 'exit' ? first.how : 'no answer in 60 s'}`);
+    }
+    this.worker = w;
+    return w;
+  }
+
+  /** Kills a worker, aborts its FUSE connection (which releases held pins) and checks it is gone. */
+  private async retire(w: Worker): Promise<void> {
+    if (this.worker === w) this.worker = null;
+    if (!w.exited) w.child.kill('SIGKILL');
+    await this.fuseCleanup(w.fuseMount);
+    const gone = w.exited || (await w.next(3000)) !== null || w.exited;
+    if (!gone && w.child.pid) this.abandoned.push({ pid: w.child.pid, tasks: readAllTasks(w.child.pid) });
+    removeMountDir(w.fuseMount);
+  }
+
+  async runCase(c: Case, testDir: string, pmdExtentHint: boolean): Promise<CaseRecord> {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const seq = ++this.seq;
+    this.kernelLog.take(); // anything logged before the case belongs to no case
+    const taintedBefore = readTainted();
+    const options: TimelineOptions = {
+      dir: testDir,
+      holdMs: this.timing.holdMs,
+      settleMs: this.timing.settleMs,
+      signalWaitMs: this.timing.signalWaitMs,
+      canaryBytes: this.timing.canaryBytes,
+      pmdExtentHint,
+    };
+    let answer: WorkerAnswer;
+    try {
+      const w = await this.ensureWorker();
+      w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
+      const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
+      const m = await w.next(deadline);
+      if (m === null) {
+        answer = { kind: 'timeout', tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
+        await this.retire(w);
+      } else if (m.type === 'exit') {
+        answer = { kind: 'died', how: m.how };
+        await this.retire(w);
+      } else if (m.type === 'result') {
+        answer = { kind: 'result', observation: m.observation };
+        if (m.observation.retire) await this.retire(w);
+      } else if (m.type === 'failed') {
+        answer = { kind: 'failed', error: m.error };
+      } else {
+        answer = { kind: 'failed', error: `unexpected worker message ${m.type}` };
+      }
+    } catch (e) {
+      answer = { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
+    }
+    const kernelLog = toKernelLogLines(this.kernelLog.take());
+    return this.record(c, answer, {
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(performance.now() - t0),
+      kernelLog,
+      taintedBefore,
+      taintedAfter: readTainted(),
+    });
+  }
+
+  private record(c: Case, a: WorkerAnswer, meta: Pick<CaseRecord, 'startedAt' | 'durationMs' | 'kernelLog' | 'taintedBefore' | 'taintedAfter'>): CaseRecord {
+    const base: CaseRecord = {
+      record: 'case',
+      schema: SCHEMA_VERSION,
+      runId: this.identity.runId,
+      caseId: c.id,
+      kernel: this.identity.kernel,
+      host: this.identity.host,
+      config: c.config.name,
+      fsType: c.config.fsType,
+      daxVerified: false,
+      mapping: c.mapping.name,
+      pmd: null,
+      pinMethod: c.pinMethod.name,
+      layoutOp: c.layoutOp.name,
+      holdMs: this.timing.holdMs,
+      settleMs: this.timing.settleMs,
+      status: 'done',
+      map: { ok: false, errno: null },
+      pin: { ok: false, errno: null },
+      op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
+      views: { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' },
+      sigbus: [],
+      release: { ok: false, errno: null, ms: null },
+      canary: { files: 0, bytes: 0 },
+      ...meta,
+    };
+    switch (a.kind) {
+      case 'result': {
+        const o = a.observation;
+        return {
+          ...base,
+          daxVerified: o.daxVerified,
+          pmd: o.pmd,
+          map: o.map,
+          pin: o.pin,
+          op: o.op,
+          views: o.views,
+          sigbus: o.sigbus,
+          release: o.release,
+          canary: o.canary,
+          ...(o.notes.length ? { notes: o.notes } : {}),
+        };
+      }
+      case 'failed':
+        return { ...base, status: 'error', error: a.error };
+      case 'died':
+        return { ...base, status: 'error', error: `worker ${a.how} during the case` };
+      case 'timeout': {
+        // The worker stopped answering: some thread of it is stuck in the kernel.
+        const stuck = a.tasks.filter((t) => t.state === 'D');
+        const op = { ...base.op, started: true, hung: stuck.length ? ('uninterruptible' as const) : null, taskState: stuck[0]?.state ?? null, stack: stuck[0]?.stack ?? null };
+        return { ...base, status: 'abandoned', op, error: `worker did not answer within its deadline; threads in D state: ${stuck.length}` };
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (!w) return;
+    w.send({ type: 'exit' });
+    const m = await w.next(5000);
+    if (m === null || !w.exited) await this.retire(w);
+    else removeMountDir(w.fuseMount);
+  }
+}

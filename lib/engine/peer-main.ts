@@ -1,0 +1,45 @@
+// The FUSE I/O peer runs in a process of its own, a child of the worker. A
+// process must never serve a FUSE mount it also uses: any close, GC'd handle or
+// exit path that waits on the server from the serving thread deadlocks. Here the
+// worker only uses the file and the peer only serves it; if the worker dies, the
+// IPC channel closes, the peer exits, and the kernel aborts the connection,
+// which drops every pin still held.
+import { makePattern } from '../cases/patterns';
+import { PAGE } from '../cases/matrix';
+import { FusePeer } from './fuse';
+import { PeerCommand, PeerEvent } from './peer';
+
+function send(m: PeerEvent): void {
+  if (process.connected) process.send!(m);
+}
+
+async function main(): Promise<void> {
+  const mountPoint = process.argv[2];
+  if (!mountPoint || !process.send) throw new Error('usage: peer-main <mount-point> (started by a worker)');
+  const peer = new FusePeer(mountPoint);
+  peer.on('held', (r) => send({ type: 'held', kind: r.kind, offset: r.offset, size: r.size }));
+  await peer.start();
+  process.on('message', async (m: PeerCommand) => {
+    switch (m.type) {
+      case 'arm':
+        peer.readData = (offset, size) => makePattern(size, m.tag, Math.floor(offset / PAGE));
+        send({ type: 'armed' });
+        return;
+      case 'release':
+        send({ type: 'released', count: peer.releaseAll() });
+        return;
+      case 'stop':
+        await peer.stop();
+        process.exit(0);
+    }
+  });
+  process.on('disconnect', () => {
+    peer.stop().finally(() => process.exit(0));
+  });
+  send({ type: 'ready' });
+}
+
+main().catch((e) => {
+  process.stderr.write(`daxpin peer: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(3);
+});

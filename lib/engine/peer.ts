@@ -1,0 +1,78 @@
+// The worker's handle on its FUSE peer process (see peer-main.ts).
+import { ChildProcess, fork } from 'node:child_process';
+import path from 'node:path';
+import { Tag } from '../cases/patterns';
+import { PEER_FILE_NAME } from './fuse';
+
+export type PeerCommand = { type: 'arm'; tag: Tag } | { type: 'release' } | { type: 'stop' };
+export type PeerEvent =
+  | { type: 'ready' }
+  | { type: 'armed' }
+  | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
+  | { type: 'released'; count: number };
+
+export class PeerClient {
+  readonly filePath: string;
+  private child: ChildProcess | null = null;
+  private held = 0;
+  private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
+
+  constructor(readonly mountPoint: string) {
+    this.filePath = path.join(mountPoint, PEER_FILE_NAME);
+  }
+
+  async start(): Promise<void> {
+    this.child = fork(path.join(__dirname, 'peer-main.js'), [this.mountPoint], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (e: PeerEvent) => {
+      if (e.type === 'held') this.held++;
+      const i = this.waiters.findIndex((w) => w.type === e.type);
+      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(e);
+    });
+    this.child.on('exit', () => {
+      for (const w of this.waiters.splice(0)) w.resolve(null);
+    });
+    if (!(await this.next('ready', 30_000))) throw new Error('the FUSE peer did not start');
+  }
+
+  private next(type: PeerEvent['type'], timeoutMs: number): Promise<PeerEvent | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(null);
+      }, timeoutMs);
+      const waiter = { type, resolve: (e: PeerEvent | null) => (clearTimeout(timer), resolve(e)) };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Sets the bytes held READs are answered with; resets the held count. */
+  async arm(tag: Tag): Promise<void> {
+    this.held = 0;
+    this.child!.send({ type: 'arm', tag } satisfies PeerCommand);
+    await this.next('armed', 10_000);
+  }
+
+  /** Resolves true once a READ/WRITE is held (the kernel has pinned the pages), false on timeout. */
+  async waitForRequest(timeoutMs: number): Promise<boolean> {
+    if (this.held > 0) return true;
+    return (await this.next('held', timeoutMs)) !== null;
+  }
+
+  /** Answers all held requests; resolves with how many there were. */
+  async releaseAll(): Promise<number> {
+    this.child!.send({ type: 'release' } satisfies PeerCommand);
+    const e = await this.next('released', 10_000);
+    this.held = 0;
+    return e && e.type === 'released' ? e.count : 0;
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.send({ type: 'stop' } satisfies PeerCommand);
+    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

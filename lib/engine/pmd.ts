@@ -1,0 +1,73 @@
+// Did the mapping get a 2 MiB PMD entry? For fsdax the fs_dax:dax_pmd_fault_done
+// tracepoint says so for each huge fault (smaps does not count DAX); for page-cache
+// files smaps' FilePmdMapped does. When neither can be read the answer is null.
+import fs from 'node:fs';
+import { MappingHandle, native } from '../native';
+
+const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+const EVENT = 'events/fs_dax/dax_pmd_fault_done';
+
+function findTracefs(): string | null {
+  for (const dir of TRACEFS_CANDIDATES) if (fs.existsSync(`${dir}/trace`)) return dir;
+  // Not mounted: mounting tracefs at its standard place changes nothing else.
+  try {
+    native.mount('nodev', TRACEFS_CANDIDATES[0], 'tracefs', 0, '');
+    return fs.existsSync(`${TRACEFS_CANDIDATES[0]}/trace`) ? TRACEFS_CANDIDATES[0] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether one tracepoint line reports a successful PMD fault of inode `ino`. */
+export function isPmdFaultLine(line: string, ino: number): boolean {
+  if (!line.includes('dax_pmd_fault_done')) return false;
+  if (!new RegExp(`\\bino 0x${ino.toString(16)}\\b`).test(line)) return false;
+  return !/\bFALLBACK\b/.test(line) && /\bNOPAGE\b/.test(line);
+}
+
+/** FilePmdMapped (kB) of the VMA starting at `address` in smaps text. */
+export function filePmdMappedKb(smaps: string, address: bigint): number | null {
+  const start = address.toString(16);
+  const lines = smaps.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].startsWith(`${start}-`)) continue;
+    for (let j = i + 1; j < lines.length && !/^[0-9a-f]+-[0-9a-f]+ /.test(lines[j]); j++) {
+      const m = /^FilePmdMapped:\s+(\d+) kB/.exec(lines[j]);
+      if (m) return Number(m[1]);
+    }
+    return null;
+  }
+  return null;
+}
+
+export class PmdProbe {
+  private tracefs: string | null | undefined;
+
+  private daxEvent(): string | null {
+    if (this.tracefs === undefined) {
+      this.tracefs = findTracefs();
+      if (this.tracefs && fs.existsSync(`${this.tracefs}/${EVENT}/enable`)) {
+        fs.writeFileSync(`${this.tracefs}/${EVENT}/enable`, '1');
+      } else {
+        this.tracefs = null;
+      }
+    }
+    return this.tracefs;
+  }
+
+  /** Call before faulting the mapping in: clears the trace buffer. */
+  async begin(): Promise<void> {
+    const t = this.daxEvent();
+    if (t) fs.writeFileSync(`${t}/trace`, '');
+  }
+
+  async end(mapping: MappingHandle, ino: number, dax: boolean): Promise<boolean | null> {
+    if (dax) {
+      const t = this.daxEvent();
+      if (!t) return null;
+      return fs.readFileSync(`${t}/trace`, 'utf8').split('\n').some((l) => isPmdFaultLine(l, ino));
+    }
+    const kb = filePmdMappedKb(fs.readFileSync('/proc/self/smaps', 'utf8'), mapping.address);
+    return kb === null ? null : kb > 0;
+  }
+}

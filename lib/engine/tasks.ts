@@ -1,0 +1,51 @@
+// Kernel task state of a thread: the letter from /proc/<pid>/task/<tid>/stat
+// ('D' uninterruptible, 'S' interruptible sleep, ...) and its kernel stack.
+import fs from 'node:fs';
+
+export interface TaskState {
+  tid: number;
+  state: string | null;
+  /** Kernel stack frames (function+offset), when /proc exposes them (root). */
+  stack: string[] | null;
+  wchan: string | null;
+}
+
+export function parseStatState(stat: string): string | null {
+  // comm may contain spaces and parentheses: the state follows the last ')'.
+  const i = stat.lastIndexOf(')');
+  return i < 0 ? null : stat.slice(i + 2, i + 3) || null;
+}
+
+function readOrNull(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export function parseStack(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/^\[<[0-9a-f]+>\]\s*/, '').trim())
+    .filter((l) => l.length > 0);
+}
+
+export function readTaskState(pid: number, tid: number): TaskState {
+  const base = `/proc/${pid}/task/${tid}`;
+  const stat = readOrNull(`${base}/stat`);
+  const stack = readOrNull(`${base}/stack`);
+  const wchan = readOrNull(`${base}/wchan`);
+  return { tid, state: stat ? parseStatState(stat) : null, stack: stack ? parseStack(stack) : null, wchan: wchan || null };
+}
+
+/** Every thread of a process, for a worker that stopped answering. */
+export function readAllTasks(pid: number): TaskState[] {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tids.map((t) => readTaskState(pid, Number(t)));
+}

@@ -1,0 +1,530 @@
+// One case, start to end, inside a worker process:
+//   create a patterned file -> map -> fault in -> pin -> (unmap) -> start the op
+//   -> hold -> (canaries) -> release -> settle -> (signal) -> read views -> clean up.
+// Every value returned is an observation; nothing is decided here about whether
+// it is right. Timing is relative to the op's start and the pin's release.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { promisify } from 'node:util';
+import {
+  Case,
+  LayoutOp,
+  PAGE,
+  PIN_FIRST_PAGE,
+  PIN_PAGES,
+  PMD_FILE_PAGES,
+  PMD_SIZE,
+  PTE_FILE_PAGES,
+} from '../cases/matrix';
+import { ORIGINAL, Tag, ViewExpectation, WRITTEN, classifyView, makePattern } from '../cases/patterns';
+import { HungState, OpResult, SyscallResult, ViewClass, Views } from '../outcome';
+import {
+  BlockingCall,
+  FALLOC_FL_COLLAPSE_RANGE,
+  FALLOC_FL_INSERT_RANGE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_ZERO_RANGE,
+  FS_XFLAG_DAX,
+  FS_XFLAG_EXTSIZE,
+  MappingHandle,
+  RingHandle,
+  isDax,
+  isSystemError,
+  native,
+} from '../native';
+import { PeerClient } from './peer';
+import { PmdProbe } from './pmd';
+import { readTaskState } from './tasks';
+import { sleep, within } from './time';
+
+export interface TimelineOptions {
+  dir: string;
+  holdMs: number;
+  settleMs: number;
+  /** How long to wait for a signalled op before calling it uninterruptible. */
+  signalWaitMs: number;
+  /** Upper bound on canary bytes written after the op (stops earlier at ENOSPC). */
+  canaryBytes: number;
+  /** Whether the test file may be given an extent size hint for PMD alignment. */
+  pmdExtentHint: boolean;
+}
+
+/** What the worker measured; the orchestrator adds run metadata and the kernel log. */
+export interface CaseObservation {
+  daxVerified: boolean;
+  pmd: boolean | null;
+  map: SyscallResult;
+  pin: SyscallResult;
+  op: OpResult;
+  views: Views;
+  sigbus: string[];
+  release: SyscallResult & { ms: number | null };
+  canary: { files: number; bytes: number };
+  /** Set when the worker must not be reused (a thread is stuck in the kernel). */
+  retire: boolean;
+  /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
+  notes: string[];
+}
+
+const OK: SyscallResult = { ok: true, errno: null };
+const NA_VIEWS: Views = { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' };
+
+function failure(e: unknown): SyscallResult {
+  if (isSystemError(e)) return { ok: false, errno: e.code };
+  throw e;
+}
+
+function newTag(gen: number, fileId = randomInt(1, 0x7fffffff)): Tag {
+  return { fileId, gen };
+}
+
+const openAsync = promisify(fs.open) as (path: string, flags: number) => Promise<number>;
+
+
+interface Settled {
+  result: SyscallResult;
+  at: number;
+}
+
+/** Tracks a blocking call: when it settled and how. */
+function track(call: BlockingCall): { call: BlockingCall; settled: Promise<Settled>; done: Settled | null } {
+  const t = {
+    call,
+    done: null as Settled | null,
+    settled: call.promise.then(
+      () => ({ result: OK, at: performance.now() }),
+      (e) => ({ result: failure(e), at: performance.now() }),
+    ),
+  };
+  t.settled.then((s) => (t.done = s));
+  return t;
+}
+
+/** The op as a sequence of blocking steps (unlink is unlink + last close). */
+function opSteps(op: LayoutOp, f: CaseFiles): Array<() => BlockingCall> {
+  const pinOff = PIN_FIRST_PAGE * PAGE;
+  const pinLen = PIN_PAGES * PAGE;
+  switch (op.kind) {
+    case 'truncate':
+      return [() => native.startFtruncate(f.fd, op.truncateTo === 'zero' ? 0 : pinOff)];
+    case 'punch-hole':
+      return [() => native.startFallocate(f.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pinOff, pinLen)];
+    case 'zero-range':
+      return [() => native.startFallocate(f.fd, FALLOC_FL_ZERO_RANGE, pinOff, pinLen)];
+    case 'collapse-range':
+      return [() => native.startFallocate(f.fd, FALLOC_FL_COLLAPSE_RANGE, pinOff, pinLen)];
+    case 'insert-range':
+      return [() => native.startFallocate(f.fd, FALLOC_FL_INSERT_RANGE, pinOff, pinLen)];
+    case 'ficlone':
+      return op.pinnedFileIs === 'source'
+        ? [() => native.startFiclone(f.peerFd!, f.fd)]
+        : [() => native.startFiclone(f.fd, f.peerFd!)];
+    case 'ficlonerange':
+      return [() => native.startFicloneRange(f.fd, f.peerFd!, pinOff, pinLen, pinOff)];
+    case 'dedupe':
+      return [() => native.startDedupeRange(f.peerFd!, pinOff, pinLen, f.fd, pinOff)];
+    case 'copy-range':
+      return [() => native.startCopyFileRange(f.peerFd!, pinOff, f.fd, pinOff, pinLen)];
+    case 'unlink':
+      return [
+        () => native.startUnlink(f.path),
+        () => {
+          const fd = f.fd;
+          f.fd = -1;
+          return native.startClose(fd);
+        },
+      ];
+    case 'dax-flag':
+      return [
+        () => {
+          const { xflags, extsize } = native.fsGetXattr(f.fd);
+          return native.startFsSetXattr(f.fd, xflags ^ FS_XFLAG_DAX, extsize);
+        },
+      ];
+  }
+}
+
+interface CaseFiles {
+  path: string;
+  fd: number;
+  peerPath: string | null;
+  peerFd: number | null;
+  fileTag: Tag;
+  /** What the peer file holds when created (its own bytes, or a copy of the test file's). */
+  peerTag: Tag | null;
+  canaries: Array<{ path: string; tag: Tag; length: number }>;
+}
+
+/** Which files an op needs beside the pinned one, and what they hold. */
+function peerFor(op: LayoutOp, fileTag: Tag): { needed: boolean; tag: Tag | null } {
+  switch (op.kind) {
+    case 'ficlone':
+      // As source: the peer is the (empty) clone destination.
+      return op.pinnedFileIs === 'source' ? { needed: true, tag: null } : { needed: true, tag: newTag(ORIGINAL) };
+    case 'ficlonerange':
+    case 'copy-range':
+      return { needed: true, tag: newTag(ORIGINAL) };
+    case 'dedupe':
+      // Dedupe needs identical bytes: the peer is a copy of the pinned file.
+      return { needed: true, tag: fileTag };
+    default:
+      return { needed: false, tag: null };
+  }
+}
+
+/** Runs one case. `seq` makes file names unique within the worker's life. */
+export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClient, pmdProbe: PmdProbe, seq: number): Promise<CaseObservation> {
+  const obs: CaseObservation = {
+    daxVerified: false,
+    pmd: null,
+    map: OK,
+    pin: OK,
+    op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
+    views: { ...NA_VIEWS },
+    sigbus: [],
+    release: { ok: true, errno: null, ms: null },
+    canary: { files: 0, bytes: 0 },
+    retire: false,
+    notes: [],
+  };
+  const pageCount = c.mapping.pageSize === 'pmd' ? PMD_FILE_PAGES : PTE_FILE_PAGES;
+  const fileLen = pageCount * PAGE;
+  const pinOff = PIN_FIRST_PAGE * PAGE;
+  const pinLen = PIN_PAGES * PAGE;
+  const base = path.join(opt.dir, `case-${process.pid}-${seq}`);
+  const fileTag = newTag(ORIGINAL);
+  const writtenTag: Tag = { fileId: fileTag.fileId, gen: WRITTEN };
+  const files: CaseFiles = { path: `${base}.data`, fd: -1, peerPath: null, peerFd: null, fileTag, peerTag: null, canaries: [] };
+  let mapping: MappingHandle | null = null;
+  let ring: RingHandle | null = null;
+  let pipeFds: [number, number] | null = null;
+  let pinFd: number | null = null;
+  let opStuck = false;
+
+  try {
+    // --- the file, written before any mapping exists
+    files.fd = fs.openSync(files.path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+    if (c.mapping.pageSize === 'pmd' && opt.pmdExtentHint) {
+      // 2 MiB-aligned extents are a precondition of PMD faults; the hint is an XFS feature.
+      try {
+        const { xflags } = native.fsGetXattr(files.fd);
+        await native.startFsSetXattr(files.fd, xflags | FS_XFLAG_EXTSIZE, PMD_SIZE).promise;
+      } catch (e) {
+        obs.notes.push(`extent size hint: ${failure(e).errno}`);
+      }
+    }
+    fs.writeSync(files.fd, makePattern(fileLen, fileTag, 0), 0, fileLen, 0);
+    obs.daxVerified = isDax(native.statx(files.path));
+
+    const peerNeed = peerFor(c.layoutOp, fileTag);
+    if (peerNeed.needed) {
+      files.peerPath = `${base}.peer`;
+      files.peerTag = peerNeed.tag;
+      files.peerFd = fs.openSync(files.peerPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+      if (peerNeed.tag) fs.writeSync(files.peerFd, makePattern(fileLen, peerNeed.tag, 0), 0, fileLen, 0);
+    }
+
+    // --- map and fault every page in, observing whether a PMD fault happened
+    try {
+      mapping = new native.Mapping(files.fd, fileLen, 0, c.mapping.sharing, PMD_SIZE);
+    } catch (e) {
+      obs.map = failure(e);
+      return obs;
+    }
+    const ino = native.statx(files.path).ino;
+    await pmdProbe.begin();
+    const touched = mapping.read(0, fileLen);
+    obs.pmd = await pmdProbe.end(mapping, ino, obs.daxVerified);
+    if (touched.sigbus) obs.sigbus.push('fault-in');
+
+    // What the pinned range may legitimately hold afterwards: its own bytes, the
+    // bytes written through the pin or the mapping, and the peer's bytes when the op
+    // copies or clones them in. Any other daxpin-tagged bytes are another file's.
+    const opWrites = files.peerTag && c.layoutOp.pinnedFileIs === 'dest' ? [files.peerTag] : [];
+    const legit: ViewExpectation = { original: [fileTag], written: [writtenTag, ...opWrites] };
+
+    // --- pin
+    const pin = await startPin(c, mapping, pinOff, pinLen, peer, writtenTag, legit, opt);
+    obs.pin = pin.result;
+    ring = pin.ring;
+    pipeFds = pin.pipe;
+    pinFd = pin.fd;
+    const writtenBeforeOp: Tag[] = [];
+    if (pin.result.ok && c.pinMethod.kind === 'vmsplice') {
+      // Write through the mapping after vmsplice: if the pipe later shows these
+      // bytes, it holds references to the pages rather than a copy.
+      const w = mapping.write(pinOff, makePattern(pinLen, writtenTag, PIN_FIRST_PAGE));
+      if (w.sigbus) obs.sigbus.push('write-after-pin');
+      writtenBeforeOp.push(writtenTag);
+    }
+    if (!c.mapping.mappedDuringOp) mapping.unmap();
+
+    // --- the op, concurrently with the held pin
+    const steps = opSteps(c.layoutOp, files);
+    const opStart = performance.now();
+    obs.op.started = true;
+    let currentTid = 0;
+    const opRun = (async (): Promise<Settled> => {
+      let last: Settled = { result: OK, at: performance.now() };
+      for (const step of steps) {
+        const t = track(step());
+        currentTid = t.call.tid;
+        last = await t.settled;
+        if (!last.result.ok) break;
+      }
+      return last;
+    })();
+    let opDone: Settled | null = null;
+    opRun.then((s) => (opDone = s));
+
+    const releaseAt = opStart + opt.holdMs;
+    const early = await within(opRun, opt.holdMs);
+    if (early && pin.held) {
+      // The op is done while the pin is still held: write canaries into whatever
+      // it freed, so a block still referenced by the pin shows up as foreign data.
+      await writeCanaries(files, opt, obs);
+    }
+    const wait = releaseAt - performance.now();
+    if (wait > 0) await sleep(wait);
+
+    // --- release
+    const releasedAt = performance.now();
+    obs.release = await releasePin(c, pin, opt);
+    if (pin.pipe && obs.release.ok) obs.views.pipe = pin.drained ?? 'n/a';
+
+    // --- settle: give the op settleMs after the release
+    if (!opDone) await within(opRun, opt.settleMs);
+    if (!opDone) {
+      const state = readTaskState(process.pid, currentTid);
+      obs.op.taskState = state.state;
+      obs.op.stack = state.stack;
+      native.tgkill(currentTid, native.INTERRUPT_SIGNAL);
+      await within(opRun, opt.signalWaitMs);
+      obs.op.hung = (opDone ? 'interruptible' : 'uninterruptible') as HungState;
+    }
+    const settled = opDone as Settled | null;
+    if (settled) {
+      obs.op.ok = settled.result.ok;
+      obs.op.errno = settled.result.errno;
+      obs.op.returnedMs = round(settled.at - opStart);
+      obs.op.blockedUntilRelease = settled.at >= releasedAt;
+      obs.op.afterReleaseMs = settled.at >= releasedAt ? round(settled.at - releasedAt) : null;
+    } else {
+      opStuck = true;
+      obs.retire = true;
+      // Reading the file now could block this thread behind the stuck op.
+      obs.notes.push('views not read: the op is stuck in the kernel');
+      return obs;
+    }
+
+    // --- views, after everything has settled
+    if (mapping.mapped) {
+      const r = mapping.read(pinOff, pinLen);
+      if (r.sigbus) obs.sigbus.push('buffer');
+      obs.views.buffer = r.sigbus ? 'n/a' : classifyView(r.data, legit);
+    }
+    if (files.fd >= 0) obs.views.file = classifyView(await preadAll(files.fd, pinOff, pinLen), legit);
+    if (files.peerFd !== null) {
+      // The clone of the pinned file holds what the file held when cloned; any
+      // later write through the pin showing up in it is another file's data.
+      const peerOriginal = c.layoutOp.pinnedFileIs === 'source' ? [fileTag, ...writtenBeforeOp] : [files.peerTag!];
+      obs.views.peer = classifyView(await preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] });
+    }
+    if (files.canaries.length > 0) obs.views.canary = await classifyCanaries(files);
+    return obs;
+  } finally {
+    if (!opStuck) await cleanup(files, mapping, ring, pipeFds, pinFd);
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+interface StartedPin {
+  result: SyscallResult;
+  /** true while the kernel holds references that only our release drops. */
+  held: boolean;
+  io: ReturnType<typeof track> | null;
+  ring: RingHandle | null;
+  pipe: [number, number] | null;
+  fd: number | null;
+  drained?: ViewClass;
+  /** The pipe references the file's pages, so it may hold what the file may hold. */
+  legit: ViewExpectation;
+  peer: PeerClient;
+}
+
+async function startPin(
+  c: Case,
+  m: MappingHandle,
+  off: number,
+  len: number,
+  peer: PeerClient,
+  writtenTag: Tag,
+  legit: ViewExpectation,
+  opt: TimelineOptions,
+): Promise<StartedPin> {
+  const pin: StartedPin = { result: OK, held: false, io: null, ring: null, pipe: null, fd: null, legit, peer };
+  const kind = c.pinMethod.kind;
+  try {
+    switch (kind) {
+      case 'none':
+        return pin;
+      case 'uring-fixed':
+        pin.ring = new native.Ring();
+        pin.ring.registerBuffers(m, off, len);
+        pin.held = true;
+        return pin;
+      case 'vmsplice':
+        pin.pipe = native.pipe(Math.max(len, 65536));
+        native.vmsplice(pin.pipe[1], m, off, len);
+        pin.held = true;
+        return pin;
+      case 'fuse-read':
+      case 'fuse-write':
+      case 'uring-read':
+      case 'uring-write': {
+        const reading = kind === 'fuse-read' || kind === 'uring-read';
+        // Opened from the thread pool: this thread serves the FUSE requests the open
+        // makes. A plain fd, not a FileHandle: Node closes those on GC from this thread.
+        pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
+        await peer.arm(writtenTag);
+        if (kind === 'fuse-read' || kind === 'fuse-write') {
+          pin.io = track(reading ? native.startRead(pin.fd, m, off, len) : native.startWrite(pin.fd, m, off, len));
+        } else {
+          pin.ring = new native.Ring();
+          pin.io = track(pin.ring.startIo(reading ? 'read' : 'write', pin.fd, m, off, len, PIN_FIRST_PAGE * PAGE));
+        }
+        // The kernel pins the pages before it sends the request: a held request is a held pin.
+        const first = await Promise.race([peer.waitForRequest(Math.max(2000, opt.holdMs)), pin.io.settled]);
+        if (typeof first === 'object') {
+          // The I/O finished (or failed) without ever reaching the peer: no pin was held.
+          pin.result = first.result.ok ? { ok: false, errno: null } : first.result;
+          pin.io = null;
+        } else if (!first) {
+          pin.result = { ok: false, errno: null };
+        } else {
+          pin.held = true;
+        }
+        return pin;
+      }
+    }
+  } catch (e) {
+    pin.result = failure(e);
+    return pin;
+  }
+}
+
+async function releasePin(c: Case, pin: StartedPin, opt: TimelineOptions): Promise<SyscallResult & { ms: number | null }> {
+  if (!pin.held) return { ok: true, errno: null, ms: null };
+  const t0 = performance.now();
+  try {
+    switch (c.pinMethod.kind) {
+      case 'uring-fixed':
+        pin.ring!.unregisterBuffers();
+        break;
+      case 'vmsplice':
+        pin.drained = classifyView(drainPipe(pin.pipe![0]), pin.legit);
+        break;
+      default: {
+        // Answer the held request(s); the kernel completes the I/O and drops the pin.
+        await pin.peer.releaseAll();
+        const settled = await within(pin.io!.settled, Math.max(opt.settleMs, 1000));
+        if (!settled) return { ok: false, errno: null, ms: null };
+        return { ...settled.result, ms: round(settled.at - t0) };
+      }
+    }
+  } catch (e) {
+    return { ...failure(e), ms: round(performance.now() - t0) };
+  }
+  return { ok: true, errno: null, ms: round(performance.now() - t0) };
+}
+
+function drainPipe(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    if (chunks.reduce((a, b) => a + b.length, 0) >= PIN_PAGES * PAGE) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+async function preadAll(fd: number, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) =>
+    fs.read(fd, buf, 0, length, offset, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))),
+  );
+  return buf.subarray(0, bytesRead);
+}
+
+const CANARY_FILE = 64 * 1024;
+
+async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseObservation): Promise<void> {
+  if (opt.canaryBytes <= 0) return;
+  // Freed extents become allocatable once the transaction that freed them commits.
+  try {
+    await within(native.startSyncfs(files.peerFd ?? openDirFd(files)).promise, 5000);
+  } catch (e) {
+    obs.notes.push(`syncfs: ${failure(e).errno}`);
+  }
+  const dir = path.dirname(files.path);
+  for (let written = 0; written < opt.canaryBytes; written += CANARY_FILE) {
+    const tag = newTag(ORIGINAL);
+    const p = path.join(dir, `${path.basename(files.path)}.canary${files.canaries.length}`);
+    try {
+      await fs.promises.writeFile(p, makePattern(CANARY_FILE, tag, 0), { flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+        files.canaries.push({ path: p, tag, length: 0 });
+        break;
+      }
+      throw e;
+    }
+    files.canaries.push({ path: p, tag, length: CANARY_FILE });
+    obs.canary.files++;
+    obs.canary.bytes += CANARY_FILE;
+  }
+}
+
+let dirFd = -1;
+function openDirFd(files: CaseFiles): number {
+  if (dirFd < 0) dirFd = fs.openSync(path.dirname(files.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  return dirFd;
+}
+
+async function classifyCanaries(files: CaseFiles): Promise<ViewClass> {
+  const classes = new Set<ViewClass>();
+  for (const c of files.canaries) {
+    if (c.length === 0) continue;
+    const data = await fs.promises.readFile(c.path).catch(() => null);
+    classes.add(classifyView(data, { original: [c.tag], written: [] }));
+  }
+  if (classes.has('foreign')) return 'foreign';
+  if (classes.size === 0) return 'n/a';
+  return classes.size === 1 ? [...classes][0] : 'mixed';
+}
+
+async function cleanup(files: CaseFiles, mapping: MappingHandle | null, ring: RingHandle | null, pipe: [number, number] | null, pinFd: number | null): Promise<void> {
+  if (mapping?.mapped) mapping.unmap();
+  ring?.close();
+  if (pipe) {
+    fs.closeSync(pipe[0]);
+    fs.closeSync(pipe[1]);
+  }
+  // Closing the FUSE file sends FLUSH, which this very thread must answer: close
+  // every fd from a thread of its own.
+  for (const fd of [pinFd, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);
+  for (const p of [files.path, files.peerPath, ...files.canaries.map((c) => c.path)]) {
+    if (p) await fs.promises.rm(p, { force: true });
+  }
+}

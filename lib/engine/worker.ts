@@ -1,0 +1,58 @@
+// A worker process: serves the FUSE I/O peer and runs case timelines one at a
+// time for the orchestrator. It lives across cases (starting node is slow under
+// qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
+import { findConfig, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
+import { PeerClient } from './peer';
+import { PmdProbe } from './pmd';
+import { FromWorker, ToWorker } from './protocol';
+import { runTimeline } from './timeline';
+
+function send(m: FromWorker): void {
+  process.send!(m);
+}
+
+function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
+  const found = table.find((x) => x.name === name);
+  if (!found) throw new Error(`unknown ${what} ${name}`);
+  return found;
+}
+
+async function main(): Promise<void> {
+  const fuseMount = process.argv[2];
+  if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
+  const peer = new PeerClient(fuseMount);
+  await peer.start();
+  const pmdProbe = new PmdProbe();
+  let queue = Promise.resolve();
+
+  process.on('message', (m: ToWorker) => {
+    queue = queue.then(async () => {
+      if (m.type === 'exit') {
+        await peer.stop();
+        process.exit(0);
+      }
+      const config = findConfig(m.config);
+      try {
+        if (!config) throw new Error(`unknown config ${m.config}`);
+        const mapping = lookup(MAPPINGS, m.mapping, 'mapping');
+        const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
+        const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
+        const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
+        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
+        send({ type: 'result', seq: m.seq, observation });
+      } catch (e) {
+        send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+      }
+    });
+  });
+  // The orchestrator going away must not leave a FUSE server behind.
+  process.on('disconnect', () => {
+    peer.stop().finally(() => process.exit(0));
+  });
+  send({ type: 'ready' });
+}
+
+main().catch((e) => {
+  process.stderr.write(`daxpin worker: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(3);
+});

@@ -1,0 +1,105 @@
+// Typed facade over the C++ addon (native/). The addon is thin: every function is
+// one syscall (or one io_uring step); every failure is a Node-style system error.
+import path from 'node:path';
+
+/** A Node-style system error as thrown or rejected by the addon. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isSystemError(e: unknown): e is SystemError {
+  return e instanceof Error && typeof (e as SystemError).code === 'string' && typeof (e as SystemError).syscall === 'string';
+}
+
+/** The result of a call that may block in the kernel; it runs on a thread of its own. */
+export interface BlockingCall {
+  /** Kernel thread id of the thread making the call (for /proc/<pid>/task/<tid>). */
+  tid: number;
+  promise: Promise<{ ret: number; aux: number }>;
+}
+
+export type Sharing = 'shared' | 'private' | 'sync';
+
+export interface MappingHandle {
+  readonly address: bigint;
+  readonly length: number;
+  readonly mapped: boolean;
+  read(offset: number, length: number): { sigbus: boolean; data: Buffer };
+  write(offset: number, data: Buffer): { sigbus: boolean };
+  unmap(): void;
+}
+
+export interface RingHandle {
+  registerBuffers(mapping: MappingHandle, offset: number, length: number): void;
+  unregisterBuffers(): void;
+  startIo(op: 'read' | 'write', fd: number, mapping: MappingHandle, offset: number, length: number, fileOffset: number): BlockingCall;
+  close(): void;
+}
+
+export interface Statx {
+  attributes: number;
+  attributesMask: number;
+  size: number;
+  blocks: number;
+  ino: number;
+  dev: string;
+  mode: number;
+}
+
+export interface Extent {
+  logical: number;
+  physical: number;
+  length: number;
+  flags: number;
+}
+
+interface Addon {
+  Mapping: new (fd: number, length: number, offset: number, sharing: Sharing, align: number) => MappingHandle;
+  Ring: new () => RingHandle;
+  startRead(fd: number, mapping: MappingHandle, offset: number, length: number): BlockingCall;
+  startWrite(fd: number, mapping: MappingHandle, offset: number, length: number): BlockingCall;
+  pipe(capacity: number): [number, number];
+  vmsplice(pipeWriteFd: number, mapping: MappingHandle, offset: number, length: number): number;
+  startFtruncate(fd: number, length: number): BlockingCall;
+  startFallocate(fd: number, mode: number, offset: number, length: number): BlockingCall;
+  startFiclone(destFd: number, srcFd: number): BlockingCall;
+  startFicloneRange(destFd: number, srcFd: number, srcOffset: number, length: number, destOffset: number): BlockingCall;
+  startDedupeRange(srcFd: number, srcOffset: number, length: number, destFd: number, destOffset: number): BlockingCall;
+  startCopyFileRange(inFd: number, inOffset: number, outFd: number, outOffset: number, length: number): BlockingCall;
+  startUnlink(path: string): BlockingCall;
+  startClose(fd: number): BlockingCall;
+  startSyncfs(fd: number): BlockingCall;
+  startFsSetXattr(fd: number, xflags: number, extsize: number): BlockingCall;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  startUmount(target: string, flags: number): BlockingCall;
+  statx(path: string): Statx;
+  fiemap(fd: number, offset: number, length: number): Extent[];
+  fsGetXattr(fd: number): { xflags: number; extsize: number };
+  kmsgOpen(fromEnd: boolean): number;
+  kmsgRead(fd: number): string[];
+  tgkill(tid: number, signal: number): void;
+  INTERRUPT_SIGNAL: number;
+}
+
+// dist/lib/native.js -> build/Release/daxpin.node at the package root.
+export const native: Addon = require(path.join(__dirname, '..', '..', 'build', 'Release', 'daxpin.node'));
+
+// Kernel ABI constants used with the addon (uapi headers).
+export const STATX_ATTR_DAX = 0x00200000;
+export const FS_XFLAG_DAX = 0x00008000;
+export const FS_XFLAG_EXTSIZE = 0x00000800;
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+export const FALLOC_FL_INSERT_RANGE = 0x20;
+export const MNT_FORCE = 1;
+export const MNT_DETACH = 2;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+
+export function isDax(st: Statx): boolean {
+  return (st.attributes & STATX_ATTR_DAX) !== 0;
+}

@@ -1,0 +1,407 @@
+// Boots one guest: a Debian kernel with emulated pmem, the host's root shared
+// read-only, one command run inside, results written straight into a host directory.
+// The host watches the serial console for the guest's markers and for panics, and
+// kills a guest that stops making progress. No qemu outlives the host process.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { cacheRoot, ensureDir, exists } from './cache';
+import { VmError } from './errors';
+import { GUEST_BOOT_DIR, GUEST_MARKERS } from './initramfs';
+import { Kernel } from './kernels';
+
+export type Accel = 'auto' | 'tcg' | 'kvm';
+
+export interface BootOptions {
+  kernel: Kernel;
+  initramfs: string;
+  /** Guest RAM in MiB, not counting the pmem region. Default 2048. */
+  memMb?: number;
+  /** Size of /dev/pmem0 in MiB. Default 1024. */
+  pmemMb?: number;
+  /** Guest CPUs. Default 2: pin and layout op need to run at the same time. */
+  cpus?: number;
+  /** Default 'auto': KVM only when a probe boot of this kernel proved it works. */
+  accel?: Accel;
+  /** argv run inside the guest's chroot (the host's root): e.g. ['node', 'dist/lib/engine/worker.js']. */
+  guestCommand: string[];
+  /** Environment of the guest command, on top of PATH, HOME, LANG and DAXPIN_RESULTS. */
+  env?: Record<string, string>;
+  /** Working directory of the guest command. Default: this process's cwd (the same path exists in the guest). */
+  cwd?: string;
+  /** Host directory shared writable with the guest, at the same path. What the guest writes there survives a crash. */
+  resultsDir: string;
+  /** Whole-boot limit. Default: none. */
+  timeoutMs?: number;
+  /** Kill the guest after this long with no console output and no growth in resultsDir. Default 180 s. */
+  idleTimeoutMs?: number;
+  onConsoleLine?: (line: string) => void;
+  /** More kernel command line parameters. */
+  append?: string[];
+}
+
+export interface BootResult {
+  /** Exit status of the guest command; null when it never finished. */
+  exitCode: number | null;
+  /** The kernel panicked ("Kernel panic - not syncing"). */
+  panicked: boolean;
+  /** An Oops or BUG was printed; the guest may have gone on. */
+  oopsed: boolean;
+  /** Killed at timeoutMs. */
+  timedOut: boolean;
+  /** Killed after idleTimeoutMs without progress. */
+  wedged: boolean;
+  /** What the guest's init could not set up (mount of the host root, …), if anything. */
+  setupError: string | null;
+  accel: 'tcg' | 'kvm';
+  /** ms from starting qemu to the guest command starting; null if it never started. */
+  commandStartMs: number | null;
+  durationMs: number;
+  /** The last console lines (up to 200), qemu's own messages included. */
+  consoleTail: string[];
+}
+
+const QEMU = 'qemu-system-x86_64';
+const CONSOLE_TAIL_LINES = 200;
+const PROBE_TIMEOUT_MS = 20_000;
+const ACCEL_VERDICT_MAX_AGE_MS = 24 * 3600 * 1000;
+const PANIC = /Kernel panic - not syncing/;
+const OOPS = /\bOops\b|\bBUG: |general protection fault/;
+
+/**
+ * Guest physical layout: the pmem region must sit above 4 GiB (below, it collides with
+ * the PCI hole) inside RAM that qemu maps there. Capping RAM below 4 GiB at `memMb`
+ * puts exactly `pmemMb` (+ whatever is left of memMb) above it, so the guest keeps
+ * `memMb` of usable RAM.
+ */
+export function memoryLayout(memMb: number, pmemMb: number): { totalMb: number; lowMb: number; memmap: string } {
+  // qemu warns about (and runs slower with) a RAM split that is not a whole GiB.
+  const lowMb = memMb >= 1024 ? Math.min(Math.floor(memMb / 1024) * 1024, 3072) : memMb;
+  return { totalMb: memMb + pmemMb, lowMb, memmap: `memmap=${pmemMb}M!4G` };
+}
+
+/** qemu's option syntax doubles commas inside a value. */
+function optValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+/** The qemu command line for a boot. `resultsDir` null: no shares (the KVM probe). */
+export function qemuArgs(o: {
+  kernel: Kernel;
+  initramfs: string;
+  memMb: number;
+  pmemMb: number;
+  cpus: number;
+  accel: 'tcg' | 'kvm';
+  resultsDir: string | null;
+  append: string[];
+}): string[] {
+  const mem = memoryLayout(o.memMb, o.pmemMb);
+  const cmdline = ['console=ttyS0', mem.memmap, 'panic=-1', 'loglevel=5', ...o.append];
+  const args = [
+    '-machine',
+    `pc,max-ram-below-4g=${mem.lowMb}M`,
+    '-accel',
+    o.accel,
+    '-cpu',
+    o.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(o.cpus),
+    '-m',
+    `${mem.totalMb}M`,
+    '-kernel',
+    o.kernel.vmlinuz,
+    '-initrd',
+    o.initramfs,
+    '-append',
+    cmdline.join(' '),
+    '-nographic',
+    '-no-reboot',
+    '-nic',
+    'none',
+  ];
+  if (o.resultsDir !== null) {
+    args.push(
+      '-virtfs',
+      'local,path=/,mount_tag=host0,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs',
+      `local,path=${optValue(o.resultsDir)},mount_tag=results,security_model=none,multidevs=remap`,
+    );
+  }
+  return args;
+}
+
+/** Single-quotes a word for /bin/sh. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The script the guest's init runs in the chroot: a clean environment, the cwd, the command. */
+export function commandScript(argv: string[], env: Record<string, string>, cwd: string): string {
+  const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`));
+  return ['#!/bin/sh', `cd ${shellQuote(cwd)} || exit 125`, `exec env -i ${[...assignments, ...argv.map(shellQuote)].join(' ')}`, ''].join('\n');
+}
+
+// Every qemu this process started and has not seen exit.
+const liveGuests = new Set<ChildProcess>();
+const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function killLiveGuests(): void {
+  for (const child of liveGuests) child.kill('SIGKILL');
+}
+
+function onHostSignal(signal: NodeJS.Signals): void {
+  killLiveGuests();
+  // Ours was the only listener: keep the default meaning of the signal (terminate).
+  for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+function track(child: ChildProcess): void {
+  if (liveGuests.size === 0) {
+    process.on('exit', killLiveGuests);
+    for (const s of forwardedSignals) process.on(s, onHostSignal);
+  }
+  liveGuests.add(child);
+  child.once('exit', () => {
+    liveGuests.delete(child);
+    if (liveGuests.size === 0) {
+      process.removeListener('exit', killLiveGuests);
+      for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
+    }
+  });
+}
+
+interface RunQemuOptions {
+  args: string[];
+  timeoutMs: number | null;
+  idleTimeoutMs: number | null;
+  /** Sampled each second; a change counts as progress. */
+  progress: () => Promise<string>;
+  onLine: (line: string, sinceStartMs: number) => void;
+}
+
+interface QemuExit {
+  timedOut: boolean;
+  wedged: boolean;
+  consoleTail: string[];
+  stderr: string;
+  code: number | null;
+  durationMs: number;
+}
+
+function runQemu(o: RunQemuOptions): Promise<QemuExit> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(QEMU, o.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    let stderr = '';
+    let partial = '';
+    let lastActivity = Date.now();
+    let lastProgress = '';
+    let timedOut = false;
+    let wedged = false;
+
+    const stop = () => {
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    };
+    const addLine = (line: string) => {
+      tail.push(line);
+      if (tail.length > CONSOLE_TAIL_LINES) tail.shift();
+      o.onLine(line, Date.now() - started);
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      lastActivity = Date.now();
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) addLine(line.replace(/\r$/, ''));
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+
+    const watchdog = setInterval(() => {
+      const now = Date.now();
+      if (o.timeoutMs !== null && now - started > o.timeoutMs && !timedOut) {
+        timedOut = true;
+        stop();
+      }
+      void o.progress().then((p) => {
+        if (p !== lastProgress) {
+          lastProgress = p;
+          lastActivity = Date.now();
+        }
+        if (o.idleTimeoutMs !== null && Date.now() - lastActivity > o.idleTimeoutMs && !wedged && !timedOut) {
+          wedged = true;
+          stop();
+        }
+      });
+    }, 1000);
+
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearInterval(watchdog);
+      reject(
+        err.code === 'ENOENT'
+          ? new VmError('EQEMU', `${QEMU} not found: install qemu-system-x86`)
+          : new VmError('EQEMU', `cannot start ${QEMU}: ${err.message}`),
+      );
+    });
+    track(child);
+    child.once('close', (code) => {
+      clearInterval(watchdog);
+      if (partial) addLine(partial.replace(/\r$/, ''));
+      for (const line of stderr.split('\n').filter(Boolean)) addLine(`qemu: ${line}`);
+      resolve({ timedOut, wedged, consoleTail: tail, stderr, code, durationMs: Date.now() - started });
+    });
+  });
+}
+
+/** Size and mtime of every file under `dir`: changes when the guest writes results. */
+async function treeSignature(dir: string): Promise<string> {
+  try {
+    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+    let sig = '';
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const file = path.join(e.parentPath, e.name);
+      const st = await fs.stat(file).catch(() => null);
+      if (st) sig += `${file}:${st.size}:${st.mtimeMs};`;
+    }
+    return sig;
+  } catch {
+    return '';
+  }
+}
+
+async function kvmUsable(): Promise<boolean> {
+  try {
+    await fs.access('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type AccelVerdicts = Record<string, { accel: 'tcg' | 'kvm'; at: number }>;
+const sessionVerdicts = new Map<string, 'tcg' | 'kvm'>();
+
+function verdictFile(): string {
+  return path.join(cacheRoot(), 'accel.json');
+}
+
+async function readVerdicts(): Promise<AccelVerdicts> {
+  try {
+    return JSON.parse(await fs.readFile(verdictFile(), 'utf8')) as AccelVerdicts;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Whether this kernel boots under KVM here. Boots it with KVM and `daxpin.probe` (the
+ * init prints a marker and powers off) under a short timeout; on this project's
+ * machines KVM hangs right after the kernel decompressor, so anything short of the
+ * marker means TCG. The verdict is kept per kernel release for the session and for
+ * a day in the cache.
+ */
+export async function probeAccel(kernel: Kernel, initramfs: string): Promise<'tcg' | 'kvm'> {
+  const known = sessionVerdicts.get(kernel.release);
+  if (known) return known;
+  const verdicts = await readVerdicts();
+  const cached = verdicts[kernel.release];
+  if (cached && Date.now() - cached.at < ACCEL_VERDICT_MAX_AGE_MS) {
+    sessionVerdicts.set(kernel.release, cached.accel);
+    return cached.accel;
+  }
+  let accel: 'tcg' | 'kvm' = 'tcg';
+  if (await kvmUsable()) {
+    let sawMarker = false;
+    const args = qemuArgs({ kernel, initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
+    await runQemu({
+      args,
+      timeoutMs: PROBE_TIMEOUT_MS,
+      idleTimeoutMs: null,
+      progress: async () => '',
+      onLine: (line) => {
+        if (line.includes(GUEST_MARKERS.probe)) sawMarker = true;
+      },
+    });
+    if (sawMarker) accel = 'kvm';
+  }
+  sessionVerdicts.set(kernel.release, accel);
+  await ensureDir(cacheRoot());
+  verdicts[kernel.release] = { accel, at: Date.now() };
+  await fs.writeFile(verdictFile(), JSON.stringify(verdicts, null, 2) + '\n');
+  return accel;
+}
+
+/** Boots the guest, runs `guestCommand` in it, and reports how the boot ended. */
+export async function bootGuest(o: BootOptions): Promise<BootResult> {
+  const resultsDir = await fs.realpath(await ensureDir(o.resultsDir));
+  const accel = o.accel === 'kvm' ? 'kvm' : o.accel === 'tcg' ? 'tcg' : await probeAccel(o.kernel, o.initramfs);
+
+  // The guest's init reads these from the results share (see initScript).
+  const bootDir = await ensureDir(path.join(resultsDir, GUEST_BOOT_DIR));
+  const exitStatusFile = path.join(bootDir, 'exit-status');
+  await fs.rm(exitStatusFile, { force: true });
+  const env = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+    DAXPIN_RESULTS: resultsDir,
+    ...o.env,
+  };
+  await fs.writeFile(path.join(bootDir, 'command.sh'), commandScript(o.guestCommand, env, o.cwd ?? process.cwd()));
+  await fs.writeFile(path.join(bootDir, 'mountpoint'), resultsDir);
+
+  let panicked = false;
+  let oopsed = false;
+  let setupError: string | null = null;
+  let commandStartMs: number | null = null;
+  let markerExit: number | null = null;
+  const exit = await runQemu({
+    args: qemuArgs({
+      kernel: o.kernel,
+      initramfs: o.initramfs,
+      memMb: o.memMb ?? 2048,
+      pmemMb: o.pmemMb ?? 1024,
+      cpus: o.cpus ?? 2,
+      accel,
+      resultsDir,
+      append: o.append ?? [],
+    }),
+    timeoutMs: o.timeoutMs ?? null,
+    idleTimeoutMs: o.idleTimeoutMs ?? 180_000,
+    progress: () => treeSignature(resultsDir),
+    onLine: (line, sinceStartMs) => {
+      if (PANIC.test(line)) panicked = true;
+      if (OOPS.test(line)) oopsed = true;
+      if (line.startsWith(GUEST_MARKERS.commandStart)) commandStartMs = sinceStartMs;
+      if (line.startsWith(GUEST_MARKERS.commandExit)) markerExit = Number(line.slice(GUEST_MARKERS.commandExit.length));
+      if (line.startsWith(GUEST_MARKERS.error)) setupError = line.slice(GUEST_MARKERS.error.length);
+      o.onConsoleLine?.(line);
+    },
+  });
+  if (commandStartMs === null && setupError === null && !panicked && exit.code !== 0 && exit.stderr.trim()) {
+    // qemu refused to start the machine at all: its own message is the error.
+    throw new VmError('EQEMU', `${QEMU}: ${exit.stderr.trim().split('\n').pop()}`);
+  }
+  // The file is what the guest fsync'd; the marker is a fallback if the share write was lost.
+  const fromFile = (await exists(exitStatusFile)) ? Number((await fs.readFile(exitStatusFile, 'utf8')).trim()) : NaN;
+  return {
+    exitCode: Number.isInteger(fromFile) ? fromFile : markerExit,
+    panicked,
+    oopsed,
+    timedOut: exit.timedOut,
+    wedged: exit.wedged,
+    setupError,
+    accel,
+    commandStartMs,
+    durationMs: exit.durationMs,
+    consoleTail: exit.consoleTail,
+  };
+}

@@ -1,0 +1,72 @@
+#include "blocking.h"
+#include "errors.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+namespace daxpin {
+
+namespace {
+
+struct Completion {
+  Napi::Promise::Deferred deferred;
+  std::string syscall;
+  CallResult result;
+};
+
+void Settle(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
+  if (env != nullptr) {
+    if (c->result.err != 0) {
+      c->deferred.Reject(SystemError(env, c->result.err, c->syscall).Value());
+    } else {
+      Napi::Object v = Napi::Object::New(env);
+      v.Set("ret", Napi::Number::New(env, static_cast<double>(c->result.ret)));
+      v.Set("aux", Napi::Number::New(env, static_cast<double>(c->result.aux)));
+      c->deferred.Resolve(v);
+    }
+  }
+  delete c;
+}
+
+using SettleFn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, Settle>;
+
+}  // namespace
+
+Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::function<CallResult()> fn) {
+  auto* completion = new Completion{Napi::Promise::Deferred::New(env), syscall, {}};
+  Napi::Promise promise = completion->deferred.Promise();
+  SettleFn tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1);
+  // A call stuck forever in the kernel must not keep the event loop alive by itself:
+  // lib/ always holds a timer while it waits, and decides when to give up.
+  tsfn.Unref(env);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  pid_t tid = 0;
+  std::thread([&mu, &cv, &tid, fn, completion, tsfn]() mutable {
+    {
+      // Notify under the lock: once it is released the starter may return and
+      // destroy mu and cv.
+      std::lock_guard<std::mutex> lock(mu);
+      tid = gettid();
+      cv.notify_one();
+    }
+    // From here on the stack of the starting thread may be gone: use only copies.
+    completion->result = fn();
+    tsfn.BlockingCall(completion);
+    tsfn.Release();
+  }).detach();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&tid] { return tid != 0; });
+  }
+
+  Napi::Object call = Napi::Object::New(env);
+  call.Set("tid", Napi::Number::New(env, tid));
+  call.Set("promise", promise);
+  return call;
+}
+
+}  // namespace daxpin
