@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Case } from '../cases/matrix';
 import { CaseRecord, SCHEMA_VERSION } from '../outcome';
+import { register } from '../configs/resources';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { FromWorker, ToWorker } from './protocol';
 import { readAllTasks, TaskState } from './tasks';
@@ -41,6 +42,7 @@ class Worker {
   private waiting: ((m: FromWorker | { type: 'exit'; how: string }) => void) | null = null;
   exited = false;
   exitHow = '';
+  unregister: () => void = () => undefined;
 
   constructor(fuseMount: string) {
     this.fuseMount = fuseMount;
@@ -115,6 +117,8 @@ export class Orchestrator {
     if (this.worker && !this.worker.exited) return this.worker;
     const mount = fs.mkdtempSync(path.join(this.workDir, 'fuse-'));
     const w = new Worker(mount);
+    // A fatal signal must not leave a worker (and its FUSE mount) behind.
+    w.unregister = register('daxpin worker', () => this.retire(w));
     // node starts in ~1.6 s under TCG; a minute means something is wrong.
     const first = await w.next(60_000);
     if (!first || first.type !== 'ready') {
@@ -128,6 +132,7 @@ export class Orchestrator {
   /** Kills a worker, aborts its FUSE connection (which releases held pins) and checks it is gone. */
   private async retire(w: Worker): Promise<void> {
     if (this.worker === w) this.worker = null;
+    w.unregister();
     if (!w.exited) w.child.kill('SIGKILL');
     await this.fuseCleanup(w.fuseMount);
     const gone = w.exited || (await w.next(3000)) !== null || w.exited;
@@ -246,6 +251,9 @@ export class Orchestrator {
     w.send({ type: 'exit' });
     const m = await w.next(5000);
     if (m === null || !w.exited) await this.retire(w);
-    else removeMountDir(w.fuseMount);
+    else {
+      w.unregister();
+      removeMountDir(w.fuseMount);
+    }
   }
 }

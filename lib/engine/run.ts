@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
 import { CaseRecord, ConfigRecord, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
 import { PreparedConfig } from '../configs/setup';
-import { abortFuseConnectionsFor } from '../configs/resources';
+import { abortFuseConnectionsFor, register } from '../configs/resources';
 import { JsonlWriter } from './jsonl';
 import { CaseTiming, Orchestrator } from './orchestrator';
 
@@ -34,6 +34,8 @@ export interface RunOptions {
   /** Whether to write the run header (a resumed guest run appends to an existing file). */
   writeRunRecord?: boolean;
   shouldStop: () => boolean;
+  /** Called with the plan key right before a case starts (the VM runner's in-flight marker). */
+  onCaseStart?: (key: string) => void;
   onProgress?: (p: Progress) => void;
 }
 
@@ -78,6 +80,19 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   }
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], notRun: [], interrupted: false, wallMs: 0 };
+  let ended = false;
+  const writeEnd = (interrupted: boolean) => {
+    if (ended) return;
+    ended = true;
+    const done = new Set(summary.cases.map((c) => planKey(c.config, c.caseId)));
+    summary.notRun = plannedKeys.filter((k) => !done.has(k));
+    summary.interrupted = interrupted;
+    summary.wallMs = Math.round(performance.now() - t0);
+    o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted });
+  };
+  // Registered first, so on a fatal signal it runs last: after the worker is gone
+  // and the filesystems are unmounted, every result so far is already on disk.
+  const unregisterEnd = register('daxpin end record', () => writeEnd(true));
   const total = plannedKeys.length;
   try {
     for (const { source, cases } of planned) {
@@ -97,6 +112,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       try {
         for (const c of cases) {
           if (o.shouldStop()) break;
+          o.onCaseStart?.(planKey(c.config.name, c.id));
           const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint);
           o.out.write(record);
           summary.cases.push(record);
@@ -113,11 +129,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     }
   } finally {
     await orchestrator.close();
-    const done = new Set(summary.cases.map((c) => planKey(c.config, c.caseId)));
-    summary.notRun = plannedKeys.filter((k) => !done.has(k));
-    summary.interrupted = o.shouldStop();
-    summary.wallMs = Math.round(performance.now() - t0);
-    o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted: summary.interrupted });
+    writeEnd(o.shouldStop());
+    unregisterEnd();
   }
   return summary;
 }
