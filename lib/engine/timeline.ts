@@ -234,7 +234,7 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
       return obs;
     }
     const ino = native.statx(files.path).ino;
-    await pmdProbe.begin();
+    await pmdProbe.begin(obs.daxVerified);
     const touched = mapping.read(0, fileLen);
     obs.pmd = await pmdProbe.end(mapping, ino, obs.daxVerified);
     if (touched.sigbus) obs.sigbus.push('fault-in');
@@ -279,15 +279,14 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     let opDone: Settled | null = null;
     opRun.then((s) => (opDone = s));
 
-    const releaseAt = opStart + opt.holdMs;
+    // Hold until the op returns or holdMs passes, whichever is first: once the op
+    // has returned while pinned, holding longer measures nothing more.
     const early = await within(opRun, opt.holdMs);
     if (early && pin.held) {
       // The op is done while the pin is still held: write canaries into whatever
       // it freed, so a block still referenced by the pin shows up as foreign data.
       await writeCanaries(files, opt, obs);
     }
-    const wait = releaseAt - performance.now();
-    if (wait > 0) await sleep(wait);
 
     // --- release
     const releasedAt = performance.now();
@@ -327,9 +326,13 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     }
     if (files.fd >= 0) obs.views.file = classifyView(await preadAll(files.fd, pinOff, pinLen), legit);
     if (files.peerFd !== null) {
-      // The clone of the pinned file holds what the file held when cloned; any
-      // later write through the pin showing up in it is another file's data.
-      const peerOriginal = c.layoutOp.pinnedFileIs === 'source' ? [fileTag, ...writtenBeforeOp] : [files.peerTag!];
+      // The clone of the pinned file holds what the file held when it was cloned:
+      // bytes written before the op, and the pin's bytes too if the op waited for the
+      // release (the kernel broke the layout first, so the clone came after the I/O).
+      // Pin bytes in a clone made while the pin was held are another file's data:
+      // a write through a pin into a block the clone now shares.
+      const clonedAfterRelease = obs.op.blockedUntilRelease ? [writtenTag] : [];
+      const peerOriginal = c.layoutOp.pinnedFileIs === 'source' ? [fileTag, ...writtenBeforeOp, ...clonedAfterRelease] : [files.peerTag!];
       obs.views.peer = classifyView(await preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] });
     }
     if (files.canaries.length > 0) obs.views.canary = await classifyCanaries(files);
@@ -467,7 +470,8 @@ async function preadAll(fd: number, offset: number, length: number): Promise<Buf
   return buf.subarray(0, bytesRead);
 }
 
-const CANARY_FILE = 64 * 1024;
+// Few, large canary files: each file costs thread-pool round trips to write, read and remove.
+const CANARY_FILE = 256 * 1024;
 
 async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseObservation): Promise<void> {
   if (opt.canaryBytes <= 0) return;
