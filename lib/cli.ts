@@ -12,6 +12,8 @@ import { JsonlWriter } from './engine/jsonl';
 import { CaseTiming } from './engine/orchestrator';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
+import { register } from './configs/resources';
+import { readMountinfo } from './configs/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './report/verdict';
 import { compareCommand, reportCommand } from './report/commands';
 
@@ -61,6 +63,7 @@ interface RunCliOptions {
   inflight?: string;
   runRecord: boolean;
   canaryKb: number;
+  caseBudgetMs: number;
 }
 
 async function runCommand(o: RunCliOptions): Promise<number> {
@@ -68,7 +71,25 @@ async function runCommand(o: RunCliOptions): Promise<number> {
   if (modes > 1) throw new UsageError('give only one of --dir, --scratch and --device');
   const configs = checkConfigs(o.config);
   requireRoot();
+  // Loop files, mount points and FUSE mounts live here. Registered before anything is
+  // made in it, so on Ctrl-C it is removed last; on a usage error it is removed too.
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-'));
+  const unregisterWorkDir = register(`remove ${workDir}`, () => removeWorkDir(workDir));
+  try {
+    return await runIn(o, configs, workDir);
+  } finally {
+    unregisterWorkDir();
+    removeWorkDir(workDir);
+  }
+}
+
+/** Never walks into a mount that is still there (a wedged FUSE mount would hang the walk). */
+function removeWorkDir(dir: string): void {
+  if (readMountinfo().some((e) => e.mountPoint === dir || e.mountPoint.startsWith(`${dir}/`))) return;
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: string): Promise<number> {
   let sources: ConfigSource[];
   if (o.dir !== undefined) {
     if (configs && configs.length > 1) throw new UsageError('--dir runs one config; give at most one --config');
@@ -92,7 +113,9 @@ async function runCommand(o: RunCliOptions): Promise<number> {
   try {
     out = new JsonlWriter(outPath);
   } catch (e) {
-    throw new UsageError(`cannot write ${outPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EROFS' ? `not writable (${code})` : (code ?? String(e));
+    throw new UsageError(`cannot write --out ${outPath}: ${why}`);
   }
   let stop = false;
   const onSignal = () => {
@@ -102,7 +125,7 @@ async function runCommand(o: RunCliOptions): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
+  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
   const tty = process.stderr.isTTY;
   const summary = await runMatrix({
     sources,
@@ -128,7 +151,6 @@ async function runCommand(o: RunCliOptions): Promise<number> {
     onProgress: (p) => printProgress(p, tty),
   });
   out.close();
-  fs.rmSync(workDir, { recursive: true, force: true });
   printSummary(summary, outPath);
   const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
   if (summary.interrupted) return 130;
@@ -203,7 +225,7 @@ function listCommand(o: { config?: string[]; cases?: string[]; matrix: MatrixNam
 }
 
 function emit(r: { output: string; exitCode: number; messages: string[] }): number {
-  for (const m of r.messages) process.stderr.write(`${m}\n`);
+  for (const m of r.messages) process.stderr.write(`daxpin: ${m}\n`);
   if (r.output) process.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
   return r.exitCode;
 }
@@ -235,6 +257,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
+    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000)).default(60_000).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         const { vmCommand } = await import('./vm/runner');

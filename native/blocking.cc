@@ -2,6 +2,7 @@
 #include "errors.h"
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -16,8 +17,18 @@ struct Completion {
   CallResult result;
 };
 
+// While node tears its environment down (it exits with a call still in the kernel),
+// JS can no longer run and every napi call that would run it fails; node-addon-api
+// turns such a failure into a fatal error. Probe with raw napi calls first.
+bool CanRunJs(napi_env env) {
+  napi_value probe;
+  if (napi_create_object(env, &probe) != napi_ok) return false;
+  return napi_set_named_property(env, probe, "probe", probe) == napi_ok;
+}
+
 void Settle(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
-  if (env != nullptr) {
+  // Nobody can observe the promise any more when JS cannot run: leave it unsettled.
+  if (env != nullptr && CanRunJs(env)) {
     if (c->result.err != 0) {
       c->deferred.Reject(SystemError(env, c->result.err, c->syscall).Value());
     } else {
@@ -32,12 +43,28 @@ void Settle(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
 
 using SettleFn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, Settle>;
 
+// Node finalizes and frees every thread-safe function when its environment is torn
+// down, even one a thread still holds: the thread must not call it after that.
+struct Liveness {
+  std::mutex mu;
+  bool alive = true;
+};
+
+void Finalize(Napi::Env, std::shared_ptr<Liveness>* live, std::nullptr_t*) {
+  {
+    std::lock_guard<std::mutex> lock((*live)->mu);
+    (*live)->alive = false;
+  }
+  delete live;
+}
+
 }  // namespace
 
 Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::function<CallResult()> fn) {
   auto* completion = new Completion{Napi::Promise::Deferred::New(env), syscall, {}};
   Napi::Promise promise = completion->deferred.Promise();
-  SettleFn tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1);
+  auto live = std::make_shared<Liveness>();
+  SettleFn tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1, nullptr, Finalize, new std::shared_ptr<Liveness>(live));
   // A call stuck forever in the kernel must not keep the event loop alive by itself:
   // lib/ always holds a timer while it waits, and decides when to give up.
   tsfn.Unref(env);
@@ -45,7 +72,7 @@ Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::functi
   std::mutex mu;
   std::condition_variable cv;
   pid_t tid = 0;
-  std::thread([&mu, &cv, &tid, fn, completion, tsfn]() mutable {
+  std::thread([&mu, &cv, &tid, fn, completion, tsfn, live]() mutable {
     {
       // Notify under the lock: once it is released the starter may return and
       // destroy mu and cv.
@@ -55,6 +82,8 @@ Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::functi
     }
     // From here on the stack of the starting thread may be gone: use only copies.
     completion->result = fn();
+    std::lock_guard<std::mutex> lock(live->mu);
+    if (!live->alive) return;  // the process is exiting: nobody is left to settle the promise
     tsfn.BlockingCall(completion);
     tsfn.Release();
   }).detach();

@@ -5,7 +5,7 @@
 // registered, daxpin owns those signals; other components that must act on Ctrl-C
 // (flush results, kill a worker) register an action instead of a handler of their own.
 import * as fs from 'node:fs';
-import { BlockingCall, MNT_DETACH, native } from '../native';
+import { BlockingCall, MNT_DETACH, isSystemError, native } from '../native';
 import { readMountinfo } from './mountinfo';
 
 export type TeardownAction = () => void | Promise<void>;
@@ -166,6 +166,11 @@ export async function abortFuseConnectionsFor(mountPoint: string): Promise<void>
     }
   }
   for (let i = 0; i < fuseMounts.length; i++) {
-    await settled(native.startUmount(mountPoint, MNT_DETACH), `umount -l ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+    try {
+      await settled(native.startUmount(mountPoint, MNT_DETACH), `umount -l ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+    } catch (err) {
+      // EINVAL: no longer mounted (the FUSE server unmounted it meanwhile)
+      if (!isSystemError(err) || err.code !== 'EINVAL') throw err;
+    }
   }
 }

@@ -28,10 +28,11 @@ export function kernelLogSignature(text: string): string {
     .replace(/0x[0-9a-f]+/gi, '0xX')
     .replace(/\+0xX\/0xX/g, '') // function+offset/size
     .replace(/\b(CPU|PID|pid|cpu|tgid|Tainted)[:= ]+\s*\S+/g, '$1:N')
-    .replace(/\bcomm[:=] ?\S+/g, 'comm:C')
+    .replace(/\bcomm[:=] ?\S+/gi, 'comm:C')
+    .replace(/(\.[chS]):\d+\b/g, '$1:N') // source line numbers move between kernels
     .replace(/\[\s*\d+\.\d+\]/g, '')
     .replace(/\b\d+ seconds\b/g, 'N seconds')
-    .replace(/\btask [^:]+:\d+\b/g, 'task T')
+    .replace(/\btask .+:\d+ blocked\b/g, 'task T blocked') // "task %s:%d blocked"; comms hold ':' (kworker/u8:3)
     .replace(/\s+/g, ' ')
     .trim();
 }

@@ -9,7 +9,7 @@ import { CaseRecord, SCHEMA_VERSION } from '../outcome';
 import { register } from '../configs/resources';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { FromWorker, ToWorker } from './protocol';
-import { readAllTasks, TaskState } from './tasks';
+import { isDying, readAllTasks, TaskState } from './tasks';
 import { CaseObservation, TimelineOptions } from './timeline';
 
 export interface CaseTiming {
@@ -30,7 +30,7 @@ export interface RunIdentity {
 type WorkerAnswer =
   | { kind: 'result'; observation: CaseObservation }
   | { kind: 'failed'; error: string }
-  | { kind: 'timeout'; tasks: TaskState[] }
+  | { kind: 'timeout'; pid: number | null; tasks: TaskState[] }
   | { kind: 'died'; how: string };
 
 /** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
@@ -40,6 +40,8 @@ class Worker {
   readonly child: ChildProcess;
   readonly fuseMount: string;
   private waiting: ((m: FromWorker | { type: 'exit'; how: string }) => void) | null = null;
+  /** Messages that arrived while nobody was waiting. */
+  private unread: FromWorker[] = [];
   exited = false;
   exitHow = '';
   unregister: () => void = () => undefined;
@@ -59,10 +61,13 @@ class Worker {
   private deliver(m: FromWorker | { type: 'exit'; how: string }): void {
     const w = this.waiting;
     this.waiting = null;
-    w?.(m);
+    if (w) w(m);
+    else if (m.type !== 'exit') this.unread.push(m);
   }
 
   next(timeoutMs: number): Promise<FromWorker | { type: 'exit'; how: string } | null> {
+    const m = this.unread.shift();
+    if (m) return Promise.resolve(m);
     if (this.exited) return Promise.resolve({ type: 'exit', how: this.exitHow });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -89,6 +94,9 @@ function removeMountDir(dir: string): void {
     // Still mounted (lazily detached) or already gone: nothing to do.
   }
 }
+
+/** How often the orchestrator looks whether a silent worker is dying. */
+const DYING_POLL_MS = 250;
 
 export interface AbandonedWorker {
   pid: number;
@@ -140,6 +148,23 @@ export class Orchestrator {
     removeMountDir(w.fuseMount);
   }
 
+  /**
+   * The worker's next message, its exit, or null at the deadline. A worker killed by
+   * a signal (from outside, or a crash) while the kernel holds one of its FUSE
+   * requests cannot finish dying: the killed caller waits in D state for the reply of
+   * the peer, which is its own child and waits for it to exit. Seeing it dying, abort
+   * its FUSE connection, so it exits and the case is recorded at once.
+   */
+  private async answer(w: Worker, timeoutMs: number): Promise<FromWorker | { type: 'exit'; how: string } | null> {
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      const left = until - performance.now();
+      const m = await w.next(Math.max(0, Math.min(left, DYING_POLL_MS)));
+      if (m !== null || left <= DYING_POLL_MS) return m;
+      if (w.child.pid && isDying(w.child.pid)) await this.fuseCleanup(w.fuseMount);
+    }
+  }
+
   async runCase(c: Case, testDir: string, pmdExtentHint: boolean): Promise<CaseRecord> {
     const startedAt = new Date();
     const t0 = performance.now();
@@ -159,9 +184,9 @@ export class Orchestrator {
       const w = await this.ensureWorker();
       w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
       const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
-      const m = await w.next(deadline);
+      const m = await this.answer(w, deadline);
       if (m === null) {
-        answer = { kind: 'timeout', tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
+        answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
         await this.retire(w);
       } else if (m.type === 'exit') {
         answer = { kind: 'died', how: m.how };
@@ -239,7 +264,15 @@ export class Orchestrator {
         // The worker stopped answering: some thread of it is stuck in the kernel.
         const stuck = a.tasks.filter((t) => t.state === 'D');
         const op = { ...base.op, started: true, hung: stuck.length ? ('uninterruptible' as const) : null, taskState: stuck[0]?.state ?? null, stack: stuck[0]?.stack ?? null };
-        return { ...base, status: 'abandoned', op, error: `worker did not answer within its deadline; threads in D state: ${stuck.length}` };
+        const main = a.tasks.find((t) => t.tid === a.pid);
+        const mainState = main ? `${main.state ?? '?'}${main.wchan ? ` in ${main.wchan}` : ''}` : 'gone';
+        const states = [...new Set(a.tasks.map((t) => t.state ?? '?'))].map((s) => `${s} ${a.tasks.filter((t) => (t.state ?? '?') === s).length}`);
+        return {
+          ...base,
+          status: 'abandoned',
+          op,
+          error: `worker did not answer within its deadline; threads in D state: ${stuck.length}; main thread ${mainState}; threads by state: ${states.join(', ') || 'none'}`,
+        };
       }
     }
   }

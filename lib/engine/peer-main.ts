@@ -9,6 +9,14 @@ import { PAGE } from '../cases/matrix';
 import { FusePeer } from './fuse';
 import { PeerCommand, PeerEvent } from './peer';
 
+/**
+ * Fault injection for the reliability tests; unset in real runs. With
+ * DAXPIN_TEST_PEER_NO_REPLY=1 this peer answers no held READ/WRITE, like an I/O
+ * device that never completes: a pin stays held through its release until the peer
+ * stops (a case then lasts its settle time with the pin held).
+ */
+const NO_REPLY = process.env.DAXPIN_TEST_PEER_NO_REPLY === '1';
+
 function send(m: PeerEvent): void {
   if (process.connected) process.send!(m);
 }
@@ -26,7 +34,7 @@ async function main(): Promise<void> {
         send({ type: 'armed' });
         return;
       case 'release':
-        send({ type: 'released', count: peer.releaseAll() });
+        send({ type: 'released', count: NO_REPLY ? 0 : peer.releaseAll() });
         return;
       case 'stop':
         await peer.stop();

@@ -81,6 +81,11 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], notRun: [], interrupted: false, wallMs: 0 };
   let ended = false;
+  // A fatal signal writes the end record from its teardown while this loop may still
+  // be running: nothing may follow the end record.
+  const write = (line: CaseRecord | ConfigRecord) => {
+    if (!ended) o.out.write(line);
+  };
   const writeEnd = (interrupted: boolean) => {
     if (ended) return;
     ended = true;
@@ -102,8 +107,10 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       try {
         prepared = await source.prepare();
       } catch (e) {
+        // Stopping undoes a set-up in progress: that is no set-up error.
+        if (o.shouldStop()) break;
         const rec = configRecord(identity, source.config, null, { error: e instanceof Error ? e.message : String(e) });
-        o.out.write(rec);
+        write(rec);
         summary.configs.push(rec);
         o.onProgress?.({ kind: 'config', config: source.config.name, daxVerified: false, error: rec.error });
         continue;
@@ -114,7 +121,9 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
           if (o.shouldStop()) break;
           o.onCaseStart?.(planKey(c.config.name, c.id));
           const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint);
-          o.out.write(record);
+          // Stopping kills the worker: a case cut short by that did not run; it is no error.
+          if (o.shouldStop() && record.status !== 'done') break;
+          write(record);
           summary.cases.push(record);
           o.onProgress?.({ kind: 'case', index: summary.cases.length, total, record, elapsedMs: performance.now() - t0 });
         }
@@ -123,7 +132,9 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
         await orchestrator.close();
         const { fsck } = await prepared.teardown();
         const rec = configRecord(identity, source.config, prepared, { fsck });
-        o.out.write(rec);
+        // Stopping (a fatal signal) tears the config down concurrently from the signal
+        // handler: this teardown's fsck result would be about that race, not the fs.
+        if (!o.shouldStop()) write(rec);
         summary.configs.push(rec);
       }
     }

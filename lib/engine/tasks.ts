@@ -49,3 +49,18 @@ export function readAllTasks(pid: number): TaskState[] {
   }
   return tids.map((t) => readTaskState(pid, Number(t)));
 }
+
+/**
+ * Whether a process has been killed but not yet exited: its main thread is a zombie
+ * while another thread is still in the kernel, or SIGKILL is pending on it.
+ */
+export function parseDying(status: string): boolean {
+  if (/^State:\s+Z/m.test(status)) return true;
+  const pending = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+  return ((pending('SigPnd') | pending('ShdPnd')) & (1n << 8n)) !== 0n;
+}
+
+export function isDying(pid: number): boolean {
+  const status = readOrNull(`/proc/${pid}/status`);
+  return status !== null && parseDying(status);
+}

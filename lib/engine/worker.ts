@@ -1,7 +1,9 @@
 // A worker process: serves the FUSE I/O peer and runs case timelines one at a
 // time for the orchestrator. It lives across cases (starting node is slow under
 // qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
-import { findConfig, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
+import fs from 'node:fs';
+import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
+import { native } from '../native';
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
@@ -15,6 +17,19 @@ function lookup<T extends { name: string }>(table: T[], name: string, what: stri
   const found = table.find((x) => x.name === name);
   if (!found) throw new Error(`unknown ${what} ${name}`);
   return found;
+}
+
+/**
+ * Fault injection for the reliability tests; unset in real runs. Before a case whose
+ * id or "config/id" matches the glob:
+ *   DAXPIN_TEST_WORKER_ABORT  the worker aborts (SIGABRT from native code, as a crash in the addon would);
+ *   DAXPIN_TEST_WORKER_STALL  the main thread blocks in read(2) on a pipe nobody writes,
+ *                             so only the orchestrator's deadline can end the case.
+ */
+function injectTestFault(c: Case): void {
+  const matches = (glob: string | undefined) => glob !== undefined && glob !== '' && filterCases([c], [glob]).length > 0;
+  if (matches(process.env.DAXPIN_TEST_WORKER_ABORT)) process.abort();
+  if (matches(process.env.DAXPIN_TEST_WORKER_STALL)) fs.readSync(native.pipe(4096)[0], Buffer.alloc(1));
 }
 
 async function main(): Promise<void> {
@@ -38,6 +53,7 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
+        injectTestFault(c);
         const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
         send({ type: 'result', seq: m.seq, observation });
       } catch (e) {

@@ -40,9 +40,10 @@ export function outcomeClass(rec: CaseRecord): string {
 
 function outcomeHead(rec: CaseRecord): string {
   if (rec.status === 'crashed' || rec.status === 'error') return rec.status;
-  if (!rec.map.ok) return `map-refused:${errnoName(rec.map.errno)}`;
-  if (!rec.pin.ok) return `pin-refused:${errnoName(rec.pin.errno)}`;
-  // An abandoned worker is usually one whose op is stuck: the hang is the measurement.
+  // An abandoned worker took its map and pin results with it (they are not measured):
+  // a hang seen in its threads is the measurement.
+  if (rec.status !== 'abandoned' && !rec.map.ok) return `map-refused:${errnoName(rec.map.errno)}`;
+  if (rec.status !== 'abandoned' && !rec.pin.ok) return `pin-refused:${errnoName(rec.pin.errno)}`;
   if (rec.op.hung === 'uninterruptible') return 'hung-D';
   if (rec.op.hung === 'interruptible') return 'hung-S';
   if (rec.status === 'abandoned') return 'abandoned';

@@ -1,0 +1,96 @@
+// Cleanup (issue 5): Ctrl-C or SIGTERM to `daxpin run --scratch` while a config is
+// being set up, in the middle of a case holding a pin, and between two configs. Each
+// time: exit 130/143, no mount, loop device, worker or FUSE peer left, the work dir
+// gone, and the JSONL valid to its last line, which is an end record saying the run
+// was interrupted. Needs root.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t, { Test } from 'tap';
+import { readRun } from '../../lib/report/runfile';
+import { inflightKey, jsonlLines, sleep, startCli, waitFor } from '../helpers/cli';
+import { NOTHING_LEFT, cleanUpAfterKill, leftovers, workerOf } from '../helpers/machine';
+
+const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+const CASES = ['none.punch-hole.pte-shared', 'odirect-read.punch-hole.pte-shared'];
+
+interface Point {
+  name: string;
+  /** Resolves when the run has reached the point; the signal follows at once. */
+  reached(run: { tmp: string; out: string; inflight: string; pid: number }): Promise<unknown>;
+  /** Records expected before the end record. */
+  before: string[];
+}
+
+/** The run's own work dir: TMPDIR/daxpin-XXXXXX. */
+const workDirOf = (tmp: string) => fs.readdirSync(tmp).filter((n) => n.startsWith('daxpin-')).map((n) => path.join(tmp, n))[0];
+
+const POINTS: Point[] = [
+  {
+    name: 'while the first config is set up (mkfs, mount, ballast)',
+    reached: ({ tmp }) =>
+      waitFor('the ext4 loop file', () => {
+        const wd = workDirOf(tmp);
+        return wd && fs.readdirSync(wd).some((n) => /^ext4-.*\.img$/.test(n));
+      }, 30_000, 5),
+    before: ['run'],
+  },
+  {
+    name: 'in the middle of a case holding an O_DIRECT pin',
+    reached: async ({ inflight, pid }) => {
+      await waitFor('the pinned case', () => inflightKey(inflight) === `ext4/${CASES[1]}`);
+      await waitFor('its worker', () => workerOf(pid));
+      await sleep(600); // inside the 3 s the release waits for the peer that does not answer
+    },
+    before: ['run', 'case'],
+  },
+  {
+    name: 'between two configs',
+    reached: ({ out }) => waitFor('the first config record', () => jsonlLines(out).some((l) => l.record === 'config'), 60_000, 5),
+    before: ['run', 'case', 'case', 'config'],
+  },
+];
+
+async function interrupt(t: Test, point: Point, signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-cleanup-'));
+  const out = path.join(tmp, 'run.jsonl');
+  const inflight = path.join(tmp, 'inflight');
+  const cli = startCli(
+    ['run', '--scratch', '--config', 'ext4,tmpfs', '--cases', CASES.join(','), '--hold-ms', '2000', '--settle-ms', '3000', '--out', out, '--inflight', inflight],
+    // The pin is released once the op returns, which page cache does at once: with a
+    // FUSE peer that answers nothing (test hook) the O_DIRECT pin stays held for the
+    // 3 s the release waits, which is when "mid-case" signals land.
+    { TMPDIR: tmp, DAXPIN_TEST_PEER_NO_REPLY: '1' },
+  );
+  t.teardown(async () => {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGKILL');
+      await cli.result;
+    }
+    await cleanUpAfterKill(tmp);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  await point.reached({ tmp, out, inflight, pid: cli.pid });
+  cli.child.kill(signal);
+  const r = await cli.result;
+  t.comment(`stderr: ${r.stderr.trim().split('\n').join(' | ')}`);
+  t.equal(r.code, EXIT[signal], `exit ${EXIT[signal]}`);
+  t.match(r.stderr, new RegExp(`${signal}: cleaning up`));
+  t.same(leftovers(tmp), NOTHING_LEFT, 'no mount, loop device, worker or peer left');
+  t.same(fs.readdirSync(tmp).filter((n) => n !== 'inflight'), ['run.jsonl'], 'the work dir with its loop file and mount points is gone');
+
+  const run = readRun(out);
+  t.same(run.warnings, [], 'every line is complete');
+  const kinds = jsonlLines(out).map((l) => l.record as string);
+  t.same(kinds, [...point.before, 'end'], `records: ${kinds.join(' ')}`);
+  t.equal(run.end?.interrupted, true, 'the end record says the run was interrupted');
+  const recorded = new Set(run.cases.map((c) => `${c.config}/${c.caseId}`));
+  t.same(run.end?.notRun, run.run.planned.filter((k) => !recorded.has(k)), 'and lists the cases that did not run');
+  for (const c of run.cases) t.equal(c.status, 'done', `${c.caseId} was recorded whole before the signal`);
+}
+
+for (const point of POINTS) {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    t.test(`${signal} ${point.name}`, (t) => interrupt(t, point, signal));
+  }
+}

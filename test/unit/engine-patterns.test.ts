@@ -1,0 +1,140 @@
+// Pattern fill and view classification: pure functions, no kernel. Every record
+// says which file and generation it belongs to; a view is classified per record, so
+// a partially zeroed page, a torn record or one record of another file shows up.
+import t from 'tap';
+import {
+  ORIGINAL,
+  RECORD,
+  Tag,
+  WRITTEN,
+  classifyCounts,
+  classifyView,
+  countView,
+  fillPattern,
+  makePattern,
+  readRecord,
+} from '../../lib/cases/patterns';
+
+const PAGE = 4096;
+const PER_PAGE = PAGE / RECORD;
+const mine: Tag = { fileId: 0x1234567, gen: ORIGINAL };
+const mineWritten: Tag = { fileId: mine.fileId, gen: WRITTEN };
+const other: Tag = { fileId: 0x7654321, gen: ORIGINAL };
+const expect = { original: [mine], written: [mineWritten] };
+
+t.test('a filled buffer reads back record by record with its tag and page index', async (t) => {
+  const firstPage = 16;
+  const buf = makePattern(4 * PAGE, mine, firstPage);
+  t.equal(buf.length % RECORD, 0);
+  for (let off = 0; off < buf.length; off += RECORD) {
+    const r = readRecord(buf, off);
+    if (r.kind !== 'tag') {
+      t.fail(`record at ${off} is ${r.kind}`);
+      continue;
+    }
+    if (r.tag.fileId !== mine.fileId || r.tag.gen !== ORIGINAL) t.fail(`record at ${off} has tag ${JSON.stringify(r.tag)}`);
+    if (buf.readUInt32LE(off + 16) !== firstPage + Math.floor(off / PAGE)) t.fail(`record at ${off} has the wrong page index`);
+  }
+  t.equal(buf.subarray(0, 8).toString('latin1'), 'DAXPIN\x01\x00', 'records start with the magic');
+  t.pass('every record carries the tag and its page');
+});
+
+t.test('file ids above 2^31 survive (stored unsigned)', async (t) => {
+  const big: Tag = { fileId: 0xfffffff0, gen: WRITTEN };
+  const r = readRecord(makePattern(RECORD, big, 0), 0);
+  t.same(r, { kind: 'tag', tag: { fileId: 0xfffffff0, gen: WRITTEN } });
+});
+
+t.test('readRecord tells zero, garbage and tagged records apart', async (t) => {
+  t.same(readRecord(Buffer.alloc(RECORD), 0), { kind: 'zero' });
+  t.same(readRecord(Buffer.alloc(RECORD, 0xff), 0), { kind: 'garbage' }, 'all ones is not a record');
+  const rec = makePattern(RECORD, mine, 3);
+  const flippedInverse = Buffer.from(rec);
+  flippedInverse[20] ^= 1;
+  t.same(readRecord(flippedInverse, 0), { kind: 'garbage' }, 'an inverted field that does not match');
+  const badMagic = Buffer.from(rec);
+  badMagic[0] = 0x41;
+  t.same(readRecord(badMagic, 0), { kind: 'garbage' }, 'no magic');
+  const tornTail = Buffer.from(rec);
+  tornTail.fill(0, 16);
+  t.same(readRecord(tornTail, 0), { kind: 'garbage' }, 'a record zeroed from its middle on');
+  const oneZeroByte = Buffer.from(rec);
+  oneZeroByte[RECORD - 1] = 0;
+  t.equal(readRecord(oneZeroByte, 0).kind, 'garbage');
+});
+
+t.test('countView counts each record by what it holds', async (t) => {
+  const buf = Buffer.concat([
+    makePattern(PAGE, mine, 0),
+    fillPattern(Buffer.alloc(PAGE), mineWritten, 1),
+    Buffer.alloc(PAGE),
+    makePattern(2 * RECORD, other, 3),
+    Buffer.alloc(RECORD, 0xee),
+  ]);
+  const c = countView(buf, expect);
+  t.same(c, { original: PER_PAGE, written: PER_PAGE, zero: PER_PAGE, foreign: 2, garbage: 1, foreignTags: [`${other.fileId}:0`] });
+});
+
+t.test('a trailing partial record is not counted', async (t) => {
+  const buf = Buffer.concat([makePattern(2 * RECORD, mine, 0), Buffer.alloc(RECORD - 1, 0xee)]);
+  t.same(countView(buf, expect), { original: 2, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] });
+});
+
+t.test('another generation of this file is foreign unless expected', async (t) => {
+  const stale = makePattern(PAGE, { fileId: mine.fileId, gen: 7 }, 0);
+  t.equal(classifyView(stale, expect), 'foreign');
+  t.equal(classifyView(stale, { original: [mine, { fileId: mine.fileId, gen: 7 }], written: [] }), 'original');
+});
+
+t.test('foreign dominates everything else, however little of it there is', async (t) => {
+  const buf = makePattern(16 * PAGE, mine, 0);
+  makePattern(RECORD, other, 0).copy(buf, 5 * PAGE + 7 * RECORD);
+  const c = countView(buf, expect);
+  t.equal(c.foreign, 1);
+  t.equal(c.original, 16 * PER_PAGE - 1);
+  t.equal(classifyCounts(c), 'foreign');
+  const zerosAndForeign = Buffer.alloc(PAGE);
+  makePattern(RECORD, other, 0).copy(zerosAndForeign, 0);
+  t.equal(classifyView(zerosAndForeign, expect), 'foreign', 'not mixed');
+  const base = { original: 0, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  t.equal(classifyCounts({ ...base, original: 3, written: 3, zero: 3, garbage: 3, foreign: 1 }), 'foreign');
+});
+
+t.test('single classes, mixed and n/a', async (t) => {
+  const base = { original: 0, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  t.equal(classifyCounts({ ...base, original: 5 }), 'original');
+  t.equal(classifyCounts({ ...base, written: 5 }), 'written');
+  t.equal(classifyCounts({ ...base, zero: 5 }), 'zero');
+  t.equal(classifyCounts({ ...base, garbage: 5 }), 'garbage');
+  t.equal(classifyCounts({ ...base, original: 5, written: 1 }), 'mixed');
+  t.equal(classifyCounts({ ...base, zero: 1, garbage: 1 }), 'mixed');
+  t.equal(classifyCounts(base), 'n/a');
+  t.equal(classifyView(null, expect), 'n/a');
+  t.equal(classifyView(Buffer.alloc(0), expect), 'n/a');
+  t.equal(classifyView(Buffer.alloc(RECORD - 1), expect), 'n/a', 'shorter than one record');
+  t.equal(classifyView(Buffer.alloc(PAGE), expect), 'zero');
+  t.equal(classifyView(fillPattern(Buffer.alloc(PAGE), mineWritten, 0), expect), 'written');
+});
+
+t.test('partial-page zeroing is seen per record', async (t) => {
+  // A truncate inside a large folio zeroes the tail of a page: the page is then
+  // part original, part zero, and the classification must say 'mixed', not 'original'.
+  for (const zeroFrom of [RECORD, PAGE / 2, PAGE - RECORD]) {
+    const buf = makePattern(4 * PAGE, mine, 16);
+    buf.fill(0, 2 * PAGE + zeroFrom, 3 * PAGE);
+    const c = countView(buf, expect);
+    t.equal(c.zero, (PAGE - zeroFrom) / RECORD, `zeroed from ${zeroFrom}: zero records counted`);
+    t.equal(c.original, 4 * PER_PAGE - c.zero);
+    t.equal(classifyCounts(c), 'mixed');
+  }
+  const oneRecord = makePattern(PAGE, mine, 0);
+  oneRecord.fill(0, 64, 96);
+  t.same(countView(oneRecord, expect), { original: PER_PAGE - 1, written: 0, zero: 1, foreign: 0, garbage: 0, foreignTags: [] }, 'one zeroed record');
+  const unaligned = makePattern(PAGE, mine, 0);
+  unaligned.fill(0, 100, PAGE);
+  const c = countView(unaligned, expect);
+  t.equal(c.garbage, 1, 'the record cut in its middle is garbage');
+  t.equal(c.original, 3);
+  t.equal(c.zero, PER_PAGE - 4);
+  t.equal(classifyCounts(c), 'mixed');
+});
