@@ -37,6 +37,8 @@ export interface BootOptions {
   /** Kill the guest after this long with no console output and no growth in resultsDir. Default 180 s. */
   idleTimeoutMs?: number;
   onConsoleLine?: (line: string) => void;
+  /** Stops the guest (SIGTERM, then SIGKILL) when aborted; the result says `aborted`. */
+  signal?: AbortSignal;
   /** More kernel command line parameters. */
   append?: string[];
 }
@@ -52,6 +54,8 @@ export interface BootResult {
   timedOut: boolean;
   /** Killed after idleTimeoutMs without progress. */
   wedged: boolean;
+  /** Stopped because `signal` was aborted. */
+  aborted: boolean;
   /** What the guest's init could not set up (mount of the host root, …), if anything. */
   setupError: string | null;
   accel: 'tcg' | 'kvm';
@@ -180,11 +184,13 @@ interface RunQemuOptions {
   /** Sampled each second; a change counts as progress. */
   progress: () => Promise<string>;
   onLine: (line: string, sinceStartMs: number) => void;
+  signal?: AbortSignal;
 }
 
 interface QemuExit {
   timedOut: boolean;
   wedged: boolean;
+  aborted: boolean;
   consoleTail: string[];
   stderr: string;
   code: number | null;
@@ -202,11 +208,19 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
     let lastProgress = '';
     let timedOut = false;
     let wedged = false;
+    let aborted = false;
 
     const stop = () => {
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 2000).unref();
     };
+    const onAbort = () => {
+      if (aborted || timedOut || wedged) return;
+      aborted = true;
+      stop();
+    };
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
     const addLine = (line: string) => {
       tail.push(line);
       if (tail.length > CONSOLE_TAIL_LINES) tail.shift();
@@ -226,7 +240,7 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
 
     const watchdog = setInterval(() => {
       const now = Date.now();
-      if (o.timeoutMs !== null && now - started > o.timeoutMs && !timedOut) {
+      if (o.timeoutMs !== null && now - started > o.timeoutMs && !timedOut && !aborted) {
         timedOut = true;
         stop();
       }
@@ -235,7 +249,7 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
           lastProgress = p;
           lastActivity = Date.now();
         }
-        if (o.idleTimeoutMs !== null && Date.now() - lastActivity > o.idleTimeoutMs && !wedged && !timedOut) {
+        if (o.idleTimeoutMs !== null && Date.now() - lastActivity > o.idleTimeoutMs && !wedged && !timedOut && !aborted) {
           wedged = true;
           stop();
         }
@@ -244,6 +258,7 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
 
     child.once('error', (err: NodeJS.ErrnoException) => {
       clearInterval(watchdog);
+      o.signal?.removeEventListener('abort', onAbort);
       reject(
         err.code === 'ENOENT'
           ? new VmError('EQEMU', `${QEMU} not found: install qemu-system-x86`)
@@ -253,9 +268,10 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
     track(child);
     child.once('close', (code) => {
       clearInterval(watchdog);
+      o.signal?.removeEventListener('abort', onAbort);
       if (partial) addLine(partial.replace(/\r$/, ''));
       for (const line of stderr.split('\n').filter(Boolean)) addLine(`qemu: ${line}`);
-      resolve({ timedOut, wedged, consoleTail: tail, stderr, code, durationMs: Date.now() - started });
+      resolve({ timedOut, wedged, aborted, consoleTail: tail, stderr, code, durationMs: Date.now() - started });
     });
   });
 }
@@ -377,6 +393,7 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
     timeoutMs: o.timeoutMs ?? null,
     idleTimeoutMs: o.idleTimeoutMs ?? 180_000,
     progress: () => treeSignature(resultsDir),
+    signal: o.signal,
     onLine: (line, sinceStartMs) => {
       if (PANIC.test(line)) panicked = true;
       if (OOPS.test(line)) oopsed = true;
@@ -386,7 +403,7 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
       o.onConsoleLine?.(line);
     },
   });
-  if (commandStartMs === null && setupError === null && !panicked && exit.code !== 0 && exit.stderr.trim()) {
+  if (commandStartMs === null && setupError === null && !panicked && !exit.aborted && exit.code !== 0 && exit.stderr.trim()) {
     // qemu refused to start the machine at all: its own message is the error.
     throw new VmError('EQEMU', `${QEMU}: ${exit.stderr.trim().split('\n').pop()}`);
   }
@@ -398,6 +415,7 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
     oopsed,
     timedOut: exit.timedOut,
     wedged: exit.wedged,
+    aborted: exit.aborted,
     setupError,
     accel,
     commandStartMs,
