@@ -226,6 +226,14 @@ mount -t debugfs debugfs /newroot/sys/kernel/debug
 mount -t fusectl fusectl /newroot/sys/fs/fuse/connections 2>/dev/null
 # the kernel's own modules where the host's modprobe looks for them
 mkdir -p /newroot/lib/modules/${release} && mount --bind /lib/modules/${release} /newroot/lib/modules/${release}
+# host directories the guest needs that lie under a directory it mounts afresh
+# (daxpin checked out under /tmp, say): the host's copy, read-only, over the tmpfs
+if [ -f $boot/keep ]; then
+  while read -r p; do
+    [ -n "$p" ] || continue
+    mkdir -p "/newroot$p" && mount --bind "/host$p" "/newroot$p" || fail "bind host $p"
+  done < $boot/keep
+fi
 mkdir -p "/newroot$where" && mount --bind /results "/newroot$where" || fail "bind results share at $where"
 hostname daxpin-guest
 ip link set lo up

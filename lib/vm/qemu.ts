@@ -26,6 +26,8 @@ export interface BootOptions {
   accel?: Accel;
   /** argv run inside the guest's chroot (the host's root): e.g. ['node', 'dist/lib/engine/worker.js']. */
   guestCommand: string[];
+  /** Host directories under /tmp or /run the guest must see (its init mounts those afresh). */
+  keepPaths?: string[];
   /** Environment of the guest command, on top of PATH, HOME, LANG and DAXPIN_RESULTS. */
   env?: Record<string, string>;
   /** Working directory of the guest command. Default: this process's cwd (the same path exists in the guest). */
@@ -373,6 +375,7 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   };
   await fs.writeFile(path.join(bootDir, 'command.sh'), commandScript(o.guestCommand, env, o.cwd ?? process.cwd()));
   await fs.writeFile(path.join(bootDir, 'mountpoint'), resultsDir);
+  await fs.writeFile(path.join(bootDir, 'keep'), (o.keepPaths ?? []).map((p) => `${p}\n`).join(''));
 
   let panicked = false;
   let oopsed = false;

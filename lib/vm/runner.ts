@@ -408,6 +408,8 @@ export interface KernelRunOptions {
   log: (line: string) => void;
   onConsoleLine?: (line: string) => void;
   boot: (o: BootOptions) => Promise<BootResult>;
+  /** Host directories under /tmp or /run the guest must be given (see keepInGuest). */
+  keepPaths?: string[];
   /** `node` and `dist/lib/cli.js` as the guest (the host's root) sees them. */
   node: string;
   cli: string;
@@ -428,11 +430,19 @@ function lastGuestLine(consoleTail: string[]): string | null {
 
 /** Directories the guest's init mounts afresh over the host's: nothing of the host's is visible there. */
 const GUEST_PRIVATE_DIRS = ['/tmp', '/run', '/dev', '/proc', '/sys'];
+/** Of those, the ones whose host content the guest can be given back (bound over the tmpfs). */
+const GUEST_KEEPABLE_DIRS = ['/tmp', '/run'];
 
 /** Why the guest could not see `p` (a host path it must run or read), or null. */
 export function hiddenInGuest(p: string): string | null {
   const dir = GUEST_PRIVATE_DIRS.find((d) => p === d || p.startsWith(`${d}/`));
   return dir ? `${p} is under ${dir}, which the guest mounts afresh` : null;
+}
+
+/** A directory the guest must see (daxpin's root, node's prefix): bound into the guest when hidden there. */
+export function keepInGuest(dir: string): string | null {
+  const hidden = GUEST_KEEPABLE_DIRS.find((d) => dir.startsWith(`${d}/`));
+  return hidden ? dir : null;
 }
 
 /** How the guest names a config being set up in the inflight file: `<config>/`. */
@@ -628,6 +638,7 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
           guestCommand,
           env: o.env,
           cwd: o.cwd,
+          keepPaths: o.keepPaths,
           resultsDir: share,
           idleTimeoutMs: o.idleTimeoutMs,
           signal: abort.signal,
@@ -826,9 +837,12 @@ async function vmCommandInner(opts: VmOptions, log: (line: string) => void): Pro
   if (!fs.existsSync(cli)) throw new VmUsageError(`${cli} is missing: build daxpin first (npx tsc -p .)`);
   // The guest runs this very daxpin and node from the host's root, shared read-only.
   const repoRoot = path.resolve(__dirname, '..', '..', '..');
-  for (const p of [fs.realpathSync(cli), fs.realpathSync(process.execPath)]) {
-    const hidden = hiddenInGuest(p);
-    if (hidden) throw new VmUsageError(`${hidden}: install daxpin (and node) outside ${GUEST_PRIVATE_DIRS.join(', ')}`);
+  // daxpin's root and node's prefix: checked out under /tmp they are bound into the guest.
+  const keepPaths: string[] = [];
+  for (const dir of [fs.realpathSync(repoRoot), path.dirname(path.dirname(fs.realpathSync(process.execPath)))]) {
+    const keep = keepInGuest(dir);
+    if (keep) keepPaths.push(keep);
+    else if (hiddenInGuest(dir)) throw new VmUsageError(`${hiddenInGuest(dir)}: install daxpin (and node) outside ${GUEST_PRIVATE_DIRS.join(', ')}`);
   }
   if (process.getuid?.() !== 0) throw new VmUsageError('daxpin vm needs root (qemu shares / with the guest, and the guest runs as root)');
 
@@ -916,6 +930,7 @@ async function vmCommandInner(opts: VmOptions, log: (line: string) => void): Pro
       node: process.execPath,
       cli,
       cwd: repoRoot,
+      keepPaths,
     });
     outcomes.push(outcome);
     const first = outcome.firstResultMs !== null ? `; first result ${(outcome.firstResultMs / 1000).toFixed(0)} s after start` : '';
