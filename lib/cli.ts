@@ -261,7 +261,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         const { vmCommand } = await import('./vm/runner');
-        setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs })).exitCode);
+        setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb })).exitCode);
         return;
       }
       setExit(await runCommand(o));

@@ -217,8 +217,10 @@ export function cleanConsoleLine(line: string): string {
 }
 
 const KERNEL_TIMESTAMP = /^\[\s*\d+\.\d+\]\s?/;
+// Case matters: the kernel's splats are upper case ("WARNING: CPU: …"), while e.g.
+// "XFS (pmem0): DAX enabled. Warning: EXPERIMENTAL" is an ordinary notice.
 const CONSOLE_SEVERE =
-  /Kernel panic|WARNING:|BUG:|\bOops\b|general protection|lockdep|possible circular locking|blocked for more than|KASAN|UBSAN|RCU stall|rcu_\w+ (self-)?detected stall|soft lockup|hard LOCKUP|kernel BUG|refcount_t|list_add corruption|bad page|sysrq: Trigger a crash|Call Trace/i;
+  /Kernel panic|WARNING:|BUG:|\bOops\b|general protection|lockdep|possible (circular|recursive) locking|blocked for more than|KASAN|UBSAN|rcu.*stall|soft lockup|hard LOCKUP|refcount_t|list_add corruption|Bad page|sysrq: Trigger a crash|Call Trace/;
 
 /**
  * Kernel log lines in a console excerpt that look like a splat: panic, Oops, BUG,

@@ -22,6 +22,7 @@ import {
   crashedRecord,
   formatElapsed,
   hiddenInGuest,
+  keepInGuest,
   parseKernelSpecs,
   planCases,
   runKernel,
@@ -452,6 +453,7 @@ t.test('kernel log lines from the console', async (t) => {
     'daxpin: config ext4-dax: DAX verified',
     '[   12.5] WARNING: CPU: 0 PID: 77 at fs/dax.c:123 dax_layout_busy_page+0x1a/0x40',
     '\x1b[0m[   13.000001] nd_pmem namespace0.0: unable to guarantee persistence of writes',
+    '[   13.5] XFS (pmem0): DAX enabled. Warning: EXPERIMENTAL, use at your own risk',
     '[   14.000000] BUG: unable to handle page fault for address: ffff888012345678',
     '[   15.000000] Kernel panic - not syncing: Fatal exception',
   ]);
@@ -486,6 +488,10 @@ t.test('paths the guest cannot see', async (t) => {
   t.match(hiddenInGuest('/run/x'), /under \/run/);
   t.equal(hiddenInGuest('/tmpfoo/cli.js'), null);
   t.equal(hiddenInGuest('/work/main/dist/lib/cli.js'), null);
+  t.equal(keepInGuest('/tmp/checkout'), '/tmp/checkout', 'a checkout under /tmp is bound into the guest');
+  t.equal(keepInGuest('/run/user/0/daxpin'), '/run/user/0/daxpin');
+  t.equal(keepInGuest('/work/main'), null, 'visible anyway');
+  t.equal(keepInGuest('/dev/shm/daxpin'), null, 'not under a directory the guest can be given back');
 });
 
 t.test('kernel specs are checked before anything is fetched', async (t) => {
