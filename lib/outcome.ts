@@ -156,6 +156,36 @@ export interface EndRecord {
 
 export type RunLine = RunRecord | CaseRecord | ConfigRecord | EndRecord;
 
+/** What identifies a case record; everything else in it is measured. */
+export type CaseIdentity = Pick<
+  CaseRecord,
+  'runId' | 'caseId' | 'kernel' | 'host' | 'config' | 'fsType' | 'mapping' | 'pinMethod' | 'layoutOp' | 'holdMs' | 'settleMs' | 'status' | 'startedAt' | 'durationMs'
+>;
+
+/**
+ * A case record with every measured field at "not measured": the start of every
+ * record (the orchestrator fills in what the worker saw; a crashed case keeps it).
+ */
+export function unmeasuredCase(id: CaseIdentity): CaseRecord {
+  return {
+    record: 'case',
+    schema: SCHEMA_VERSION,
+    ...id,
+    daxVerified: false,
+    pmd: null,
+    map: { ok: false, errno: null },
+    pin: { ok: false, errno: null },
+    op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
+    views: { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' },
+    sigbus: [],
+    release: { ok: false, errno: null, ms: null },
+    kernelLog: [],
+    taintedBefore: null,
+    taintedAfter: null,
+    canary: { files: 0, bytes: 0 },
+  };
+}
+
 export function planKey(config: string, caseId: string): string {
   return `${config}/${caseId}`;
 }

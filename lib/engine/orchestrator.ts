@@ -5,7 +5,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Case } from '../cases/matrix';
-import { CaseRecord, SCHEMA_VERSION } from '../outcome';
+import { CaseRecord, unmeasuredCase } from '../outcome';
 import { register } from '../configs/resources';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { FromWorker, ToWorker } from './protocol';
@@ -214,29 +214,22 @@ export class Orchestrator {
 
   private record(c: Case, a: WorkerAnswer, meta: Pick<CaseRecord, 'startedAt' | 'durationMs' | 'kernelLog' | 'taintedBefore' | 'taintedAfter'>): CaseRecord {
     const base: CaseRecord = {
-      record: 'case',
-      schema: SCHEMA_VERSION,
-      runId: this.identity.runId,
-      caseId: c.id,
-      kernel: this.identity.kernel,
-      host: this.identity.host,
-      config: c.config.name,
-      fsType: c.config.fsType,
-      daxVerified: false,
-      mapping: c.mapping.name,
-      pmd: null,
-      pinMethod: c.pinMethod.name,
-      layoutOp: c.layoutOp.name,
-      holdMs: this.timing.holdMs,
-      settleMs: this.timing.settleMs,
-      status: 'done',
-      map: { ok: false, errno: null },
-      pin: { ok: false, errno: null },
-      op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
-      views: { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' },
-      sigbus: [],
-      release: { ok: false, errno: null, ms: null },
-      canary: { files: 0, bytes: 0 },
+      ...unmeasuredCase({
+        runId: this.identity.runId,
+        caseId: c.id,
+        kernel: this.identity.kernel,
+        host: this.identity.host,
+        config: c.config.name,
+        fsType: c.config.fsType,
+        mapping: c.mapping.name,
+        pinMethod: c.pinMethod.name,
+        layoutOp: c.layoutOp.name,
+        holdMs: this.timing.holdMs,
+        settleMs: this.timing.settleMs,
+        status: 'done',
+        startedAt: meta.startedAt,
+        durationMs: meta.durationMs,
+      }),
       ...meta,
     };
     switch (a.kind) {

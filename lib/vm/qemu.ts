@@ -357,6 +357,23 @@ export async function probeAccel(kernel: Kernel, initramfs: string): Promise<'tc
   return accel;
 }
 
+/** Directories the guest's init mounts afresh over the host's: nothing of the host's is visible there. */
+export const GUEST_PRIVATE_DIRS = ['/tmp', '/run', '/dev', '/proc', '/sys'];
+/** Of those, the ones whose host content the guest can be given back (bound over the tmpfs). */
+const GUEST_KEEPABLE_DIRS = ['/tmp', '/run'];
+
+/** Why the guest could not see `p` (a host path it must run or read), or null. */
+export function hiddenInGuest(p: string): string | null {
+  const dir = GUEST_PRIVATE_DIRS.find((d) => p === d || p.startsWith(`${d}/`));
+  return dir ? `${p} is under ${dir}, which the guest mounts afresh` : null;
+}
+
+/** A directory the guest must see (daxpin's root, node's prefix, the cwd): bound into the guest when hidden there. */
+export function keepInGuest(dir: string): string | null {
+  const hidden = GUEST_KEEPABLE_DIRS.find((d) => dir.startsWith(`${d}/`));
+  return hidden ? dir : null;
+}
+
 /** Boots the guest, runs `guestCommand` in it, and reports how the boot ended. */
 export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const resultsDir = await fs.realpath(await ensureDir(o.resultsDir));
@@ -375,7 +392,12 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   };
   await fs.writeFile(path.join(bootDir, 'command.sh'), commandScript(o.guestCommand, env, o.cwd ?? process.cwd()));
   await fs.writeFile(path.join(bootDir, 'mountpoint'), resultsDir);
-  await fs.writeFile(path.join(bootDir, 'keep'), (o.keepPaths ?? []).map((p) => `${p}\n`).join(''));
+  // The command runs in cwd: the guest must see it even when it lies under /tmp.
+  const cwd = o.cwd ?? process.cwd();
+  const keep = [...(o.keepPaths ?? [])];
+  const keepCwd = keepInGuest(cwd);
+  if (keepCwd && !keep.some((k) => cwd === k || cwd.startsWith(`${k}/`))) keep.push(keepCwd);
+  await fs.writeFile(path.join(bootDir, 'keep'), keep.map((p) => `${p}\n`).join(''));
 
   let panicked = false;
   let oopsed = false;

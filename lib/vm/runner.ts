@@ -23,13 +23,15 @@ import { Case, CONFIGS, Config, MatrixName, findConfig } from '../cases/matrix';
 import { register } from '../configs/resources';
 import { kernelLogSignature } from '../engine/kmsg';
 import { newRunId, plan } from '../engine/run';
-import { CaseRecord, ConfigRecord, EndRecord, KernelLogLine, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, EndRecord, KernelLogLine, RunRecord, SCHEMA_VERSION, planKey, unmeasuredCase } from '../outcome';
 import { configViolations, invariantViolations, outcomeClass } from '../report/verdict';
 import { reason, VmError } from './errors';
 import { buildInitramfs } from './initramfs';
 import { Kernel, resolveKernel } from './kernels';
 import { ensureHostPackages } from './provision';
-import { Accel, BootOptions, BootResult, bootGuest, probeAccel } from './qemu';
+import { Accel, BootOptions, BootResult, GUEST_PRIVATE_DIRS, bootGuest, hiddenInGuest, keepInGuest, probeAccel } from './qemu';
+
+export { hiddenInGuest, keepInGuest } from './qemu';
 
 /** What `daxpin run` with no --dir/--scratch/--device boots: the newest kernel the archive has. */
 export const DEFAULT_KERNELS = ['latest'];
@@ -260,34 +262,23 @@ export interface CrashInfo {
 /** The record of a case the guest never finished: the orchestrator's defaults, status crashed, console attached. */
 export function crashedRecord(c: Case, info: CrashInfo): CaseRecord {
   return {
-    record: 'case',
-    schema: SCHEMA_VERSION,
-    runId: info.runId,
-    caseId: c.id,
-    kernel: info.kernel,
-    host: GUEST_HOSTNAME,
-    config: c.config.name,
-    fsType: c.config.fsType,
-    daxVerified: false,
-    mapping: c.mapping.name,
-    pmd: null,
-    pinMethod: c.pinMethod.name,
-    layoutOp: c.layoutOp.name,
-    holdMs: info.holdMs,
-    settleMs: info.settleMs,
-    status: info.status,
-    map: { ok: false, errno: null },
-    pin: { ok: false, errno: null },
-    op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
-    views: { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' },
-    sigbus: [],
-    release: { ok: false, errno: null, ms: null },
+    ...unmeasuredCase({
+      runId: info.runId,
+      caseId: c.id,
+      kernel: info.kernel,
+      host: GUEST_HOSTNAME,
+      config: c.config.name,
+      fsType: c.config.fsType,
+      mapping: c.mapping.name,
+      pinMethod: c.pinMethod.name,
+      layoutOp: c.layoutOp.name,
+      holdMs: info.holdMs,
+      settleMs: info.settleMs,
+      status: info.status,
+      startedAt: info.startedAt.toISOString(),
+      durationMs: Math.max(0, Math.round(info.durationMs)),
+    }),
     kernelLog: consoleKernelLog(info.caseConsole),
-    taintedBefore: null,
-    taintedAfter: null,
-    canary: { files: 0, bytes: 0 },
-    startedAt: info.startedAt.toISOString(),
-    durationMs: Math.max(0, Math.round(info.durationMs)),
     error: info.error,
     console: info.consoleTail.slice(-CONSOLE_EXCERPT_LINES).map(cleanConsoleLine).join('\n'),
   };
@@ -428,23 +419,6 @@ function lastGuestLine(consoleTail: string[]): string | null {
     return line.replace(/^daxpin:\s*/, '');
   }
   return null;
-}
-
-/** Directories the guest's init mounts afresh over the host's: nothing of the host's is visible there. */
-const GUEST_PRIVATE_DIRS = ['/tmp', '/run', '/dev', '/proc', '/sys'];
-/** Of those, the ones whose host content the guest can be given back (bound over the tmpfs). */
-const GUEST_KEEPABLE_DIRS = ['/tmp', '/run'];
-
-/** Why the guest could not see `p` (a host path it must run or read), or null. */
-export function hiddenInGuest(p: string): string | null {
-  const dir = GUEST_PRIVATE_DIRS.find((d) => p === d || p.startsWith(`${d}/`));
-  return dir ? `${p} is under ${dir}, which the guest mounts afresh` : null;
-}
-
-/** A directory the guest must see (daxpin's root, node's prefix): bound into the guest when hidden there. */
-export function keepInGuest(dir: string): string | null {
-  const hidden = GUEST_KEEPABLE_DIRS.find((d) => dir.startsWith(`${d}/`));
-  return hidden ? dir : null;
 }
 
 /** How the guest names a config being set up in the inflight file: `<config>/`. */
