@@ -75,27 +75,6 @@ export class FusePeer extends EventEmitter {
     await initialised;
   }
 
-  /** Requests currently held (pins the kernel holds on our behalf). */
-  pending(): HeldRequest[] {
-    return [...this.held];
-  }
-
-  /** Waits until at least one READ/WRITE is held, or the timeout passes. */
-  waitForRequest(timeoutMs: number): Promise<HeldRequest | null> {
-    if (this.held.length > 0) return Promise.resolve(this.held[0]);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.off('held', onHeld);
-        resolve(null);
-      }, timeoutMs);
-      const onHeld = (r: HeldRequest) => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      this.once('held', onHeld);
-    });
-  }
-
   /** Answers every held request: the kernel then completes the I/O and drops the pins. */
   releaseAll(): number {
     const held = this.held;
