@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 namespace daxpin {
@@ -58,38 +59,86 @@ void Finalize(Napi::Env, std::shared_ptr<Liveness>* live, std::nullptr_t*) {
   delete live;
 }
 
+// The threads that run blocking calls. A thread is made once and reused: making one
+// per call cost ~0.1 ms natively and far more under TCG, several times a case. A thread
+// whose call never returns (D state) simply never comes back to the pool.
+struct PoolThread {
+  pid_t tid = 0;
+  std::function<CallResult()> fn;
+  Completion* completion = nullptr;  // the job; null while idle
+  std::condition_variable cv;
+};
+
+struct Pool {
+  napi_env env;
+  SettleFn tsfn;
+  std::shared_ptr<Liveness> live;
+  std::mutex mu;
+  std::vector<PoolThread*> idle;
+};
+
+// One pool per process: the addon serves one environment (no worker_threads here).
+Pool* pool = nullptr;
+
+void RunPoolThread(Pool* p, PoolThread* t, std::condition_variable* started) {
+  std::unique_lock<std::mutex> lock(p->mu);
+  t->tid = gettid();
+  started->notify_one();  // under the lock: the starter owns `started` until it sees the tid
+  for (;;) {
+    t->cv.wait(lock, [t] { return t->completion != nullptr; });
+    Completion* c = t->completion;
+    std::function<CallResult()> fn = std::move(t->fn);
+    lock.unlock();
+    c->result = fn();
+    lock.lock();
+    // Idle before the result reaches JS, so the next call JS starts can take this thread.
+    t->completion = nullptr;
+    p->idle.push_back(t);
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> l(p->live->mu);
+      if (!p->live->alive) return;  // the process is exiting: nobody is left to settle the promise
+      p->tsfn.BlockingCall(c);
+    }
+    lock.lock();
+  }
+}
+
+Pool* PoolFor(Napi::Env env) {
+  if (pool != nullptr && pool->env == env) return pool;
+  // (A second environment would get a pool of its own; the old one's threads stay idle.)
+  auto* p = new Pool{env, {}, std::make_shared<Liveness>(), {}, {}};
+  p->tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1, nullptr, Finalize, new std::shared_ptr<Liveness>(p->live));
+  // A call stuck forever in the kernel must not keep the event loop alive by itself:
+  // lib/ always holds a timer while it waits, and decides when to give up.
+  p->tsfn.Unref(env);
+  pool = p;
+  return p;
+}
+
 }  // namespace
 
 Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::function<CallResult()> fn) {
   auto* completion = new Completion{Napi::Promise::Deferred::New(env), syscall, {}};
   Napi::Promise promise = completion->deferred.Promise();
-  auto live = std::make_shared<Liveness>();
-  SettleFn tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1, nullptr, Finalize, new std::shared_ptr<Liveness>(live));
-  // A call stuck forever in the kernel must not keep the event loop alive by itself:
-  // lib/ always holds a timer while it waits, and decides when to give up.
-  tsfn.Unref(env);
-
-  std::mutex mu;
-  std::condition_variable cv;
-  pid_t tid = 0;
-  std::thread([&mu, &cv, &tid, fn, completion, tsfn, live]() mutable {
-    {
-      // Notify under the lock: once it is released the starter may return and
-      // destroy mu and cv.
-      std::lock_guard<std::mutex> lock(mu);
-      tid = gettid();
-      cv.notify_one();
-    }
-    // From here on the stack of the starting thread may be gone: use only copies.
-    completion->result = fn();
-    std::lock_guard<std::mutex> lock(live->mu);
-    if (!live->alive) return;  // the process is exiting: nobody is left to settle the promise
-    tsfn.BlockingCall(completion);
-    tsfn.Release();
-  }).detach();
+  Pool* p = PoolFor(env);
+  pid_t tid;
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&tid] { return tid != 0; });
+    std::unique_lock<std::mutex> lock(p->mu);
+    PoolThread* t;
+    if (!p->idle.empty()) {
+      t = p->idle.back();
+      p->idle.pop_back();
+    } else {
+      t = new PoolThread();
+      std::condition_variable started;
+      std::thread(RunPoolThread, p, t, &started).detach();
+      started.wait(lock, [t] { return t->tid != 0; });
+    }
+    t->fn = std::move(fn);
+    t->completion = completion;
+    tid = t->tid;
+    t->cv.notify_one();
   }
 
   Napi::Object call = Napi::Object::New(env);

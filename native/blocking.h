@@ -16,7 +16,7 @@ struct CallResult {
   long aux = 0;     // a second value some calls report (dedupe status)
 };
 
-// Starts fn on a new thread; returns { tid, promise } where promise resolves to
+// Starts fn on a thread of its own (a reused one: see blocking.cc); returns { tid, promise } where promise resolves to
 // { ret, aux } or rejects with a system error naming `syscall`.
 Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::function<CallResult()> fn);
 
