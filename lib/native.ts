@@ -28,6 +28,8 @@ export interface MappingHandle {
   readonly mapped: boolean;
   read(offset: number, length: number): { sigbus: boolean; data: Buffer };
   write(offset: number, data: Buffer): { sigbus: boolean };
+  /** Reads one byte every `stride` bytes (a read fault per page), copying nothing. */
+  touch(offset: number, length: number, stride: number): { sigbus: boolean };
   unmap(): void;
 }
 
@@ -80,6 +82,8 @@ interface Addon {
   kmsgOpen(fromEnd: boolean): number;
   kmsgRead(fd: number): string[];
   tgkill(tid: number, signal: number): void;
+  /** Bytes of the range the page tables map huge (PAGEMAP_SCAN, PAGE_IS_HUGE); ENOTTY before Linux 6.7. */
+  pagemapScanHuge(address: bigint, length: number): number;
   INTERRUPT_SIGNAL: number;
 }
 

@@ -31,6 +31,7 @@ Napi::Value FsGetXattr(const Napi::CallbackInfo&);
 Napi::Value KmsgOpen(const Napi::CallbackInfo&);
 Napi::Value KmsgRead(const Napi::CallbackInfo&);
 Napi::Value Tgkill(const Napi::CallbackInfo&);
+Napi::Value PagemapScanHuge(const Napi::CallbackInfo&);
 
 namespace {
 
@@ -78,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kmsgOpen", Napi::Function::New(env, KmsgOpen));
   exports.Set("kmsgRead", Napi::Function::New(env, KmsgRead));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
+  exports.Set("pagemapScanHuge", Napi::Function::New(env, PagemapScanHuge));
   exports.Set("INTERRUPT_SIGNAL", Napi::Number::New(env, InterruptSignal()));
   return exports;
 }

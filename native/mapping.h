@@ -20,6 +20,7 @@ class Mapping : public Napi::ObjectWrap<Mapping> {
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Touch(const Napi::CallbackInfo& info);
   Napi::Value Unmap(const Napi::CallbackInfo& info);
   Napi::Value GetAddress(const Napi::CallbackInfo& info);
   Napi::Value GetLength(const Napi::CallbackInfo& info);

@@ -127,4 +127,50 @@ Napi::Value Tgkill(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// PAGEMAP_SCAN (Linux 6.7) as in include/uapi/linux/fs.h; older headers lack it.
+namespace {
+struct PmScanArg {
+  uint64_t size, flags, start, end, walkEnd, vec, vecLen, maxPages;
+  uint64_t categoryInverted, categoryMask, categoryAnyofMask, returnMask;
+};
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+constexpr uint64_t kPageIsHuge = 1 << 6;
+}  // namespace
+
+// pagemapScanHuge(address: bigint, length) -> bytes of [address, address+length) that
+// the page tables map huge (PMD-mapped THP or hugetlb), by PAGEMAP_SCAN on
+// /proc/self/pagemap. Kernels before 6.7 fail with ENOTTY.
+Napi::Value PagemapScanHuge(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBigInt()) return ThrowTypeError(env, "argument 0 must be a bigint");
+  bool lossless;
+  uint64_t start = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+  int64_t length;
+  if (!ArgInt(info, 1, &length)) return env.Undefined();
+  static int fd = -1;  // kept open: one per process, like the mapping it describes
+  if (fd < 0) fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ThrowSystemError(env, errno, "open(/proc/self/pagemap)");
+  PageRegion regions[64];
+  PmScanArg arg = {};
+  arg.size = sizeof arg;
+  arg.start = start;
+  arg.end = start + static_cast<uint64_t>(length);
+  arg.vec = reinterpret_cast<uint64_t>(regions);
+  arg.vecLen = sizeof regions / sizeof regions[0];
+  arg.categoryMask = kPageIsHuge;
+  arg.returnMask = kPageIsHuge;
+  uint64_t huge = 0;
+  for (;;) {
+    long n = ioctl(fd, kPagemapScan, &arg);
+    if (n < 0) return ThrowSystemError(env, errno, "ioctl(PAGEMAP_SCAN)");
+    for (long i = 0; i < n; i++) huge += regions[i].end - regions[i].start;
+    if (arg.walkEnd >= arg.end || n < static_cast<long>(arg.vecLen)) break;
+    arg.start = arg.walkEnd;
+  }
+  return Napi::Number::New(env, static_cast<double>(huge));
+}
+
 }  // namespace daxpin

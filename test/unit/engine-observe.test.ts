@@ -1,7 +1,7 @@
 // Parsers of what the kernel exposes: fs_dax tracepoint lines and smaps (PMD
 // faults), /proc task stat and stack (stuck threads). No DAX needed.
 import t from 'tap';
-import { filePmdMappedKb, isPmdFaultLine } from '../../lib/engine/pmd';
+import { isPmdFaultLine, pmdMappedKb } from '../../lib/engine/pmd';
 import { isDying, parseDying, parseStack, parseStatState, readAllTasks, readTaskState } from '../../lib/engine/tasks';
 
 // As printed by the fs_dax:dax_pmd_fault_done tracepoint (include/trace/events/fs_dax.h).
@@ -43,15 +43,19 @@ Rss:                   4 kB
 7f1234c00000-7f1234c01000 rw-p 00000000 00:00 0
 Size:                  4 kB
 FilePmdMapped:      9999 kB
+7f1234e00000-7f1235200000 rw-s 00000000 00:27 2                          /tmp/hugetmpfs/x
+ShmemPmdMapped:     4096 kB
+FilePmdMapped:         0 kB
 `;
 
-t.test('FilePmdMapped of the VMA at an address', async (t) => {
-  t.equal(filePmdMappedKb(SMAPS, 0x7f1234400000n), 2048);
-  t.equal(filePmdMappedKb(SMAPS, 0x7f1234800000n), 0);
-  t.equal(filePmdMappedKb(SMAPS, 0x7f1234a00000n), null, 'a VMA without the field: not the next VMA\'s value');
-  t.equal(filePmdMappedKb(SMAPS, 0x7f1234500000n), null, 'an address inside a VMA is not its start');
-  t.equal(filePmdMappedKb(SMAPS, 0x1000n), null, 'no such VMA');
-  t.equal(filePmdMappedKb('', 0x1000n), null);
+t.test('PMD-mapped kB of the VMA at an address', async (t) => {
+  t.equal(pmdMappedKb(SMAPS, 0x7f1234400000n), 2048);
+  t.equal(pmdMappedKb(SMAPS, 0x7f1234800000n), 0);
+  t.equal(pmdMappedKb(SMAPS, 0x7f1234e00000n), 4096, 'a tmpfs file counts in ShmemPmdMapped');
+  t.equal(pmdMappedKb(SMAPS, 0x7f1234a00000n), null, 'a VMA without the field: not the next VMA\'s value');
+  t.equal(pmdMappedKb(SMAPS, 0x7f1234500000n), null, 'an address inside a VMA is not its start');
+  t.equal(pmdMappedKb(SMAPS, 0x1000n), null, 'no such VMA');
+  t.equal(pmdMappedKb('', 0x1000n), null);
 });
 
 t.test('task state: the letter after the last ")" even when the comm holds ") " and spaces', async (t) => {

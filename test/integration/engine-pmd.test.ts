@@ -1,0 +1,45 @@
+// The PMD observation on this host's kernel: PAGEMAP_SCAN (what lib/engine/pmd.ts
+// asks first) must agree with smaps (its fallback before Linux 6.7). Needs root.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { PMD_SIZE } from '../../lib/cases/matrix';
+import { pmdMappedKb } from '../../lib/engine/pmd';
+import { within } from '../../lib/engine/time';
+import { isSystemError, native } from '../../lib/native';
+
+// PAGEMAP_SCAN against smaps, on tmpfs mounted huge=always (2 MiB folios, PMD-mapped
+// at a 2 MiB-aligned address) and huge=never. Needs root and Linux 6.7+.
+const hasPagemapScan = (() => {
+  try {
+    native.pagemapScanHuge(0x10000n, 4096);
+    return true;
+  } catch (e) {
+    return !(isSystemError(e) && e.code === 'ENOTTY');
+  }
+})();
+const skip = process.getuid?.() !== 0 ? 'needs root to mount tmpfs' : !hasPagemapScan ? 'this kernel has no PAGEMAP_SCAN (before 6.7)' : false;
+
+t.test('PAGEMAP_SCAN sees the PMD mappings smaps counts', { skip }, async (t) => {
+  for (const huge of ['always', 'never']) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-pmd-'));
+    native.mount('tmpfs', dir, 'tmpfs', 0, `huge=${huge},size=16m`);
+    try {
+      const fd = fs.openSync(path.join(dir, 'f'), 'w+');
+      fs.ftruncateSync(fd, PMD_SIZE * 2);
+      const m = new native.Mapping(fd, PMD_SIZE * 2, 0, 'shared', PMD_SIZE);
+      t.notOk(m.touch(0, PMD_SIZE * 2, 4096).sigbus);
+      const scanned = native.pagemapScanHuge(m.address, m.length);
+      const kb = pmdMappedKb(fs.readFileSync('/proc/self/smaps', 'utf8'), m.address);
+      t.equal(scanned, (kb ?? -1) * 1024, `huge=${huge}: PAGEMAP_SCAN ${scanned} bytes, smaps ${kb} kB`);
+      if (huge === 'never') t.equal(scanned, 0);
+      m.unmap();
+      fs.closeSync(fd);
+    } finally {
+      // within(): a blocking call alone does not keep node's event loop alive
+      t.ok(await within(native.startUmount(dir, 0).promise, 10_000), 'unmounted');
+      fs.rmdirSync(dir);
+    }
+  }
+});
