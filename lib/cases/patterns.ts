@@ -34,22 +34,25 @@ function words(buf: Buffer): Uint32Array | null {
 }
 
 export function fillPattern(buf: Buffer, tag: Tag, firstPage: number, pageSize = 4096): Buffer {
-  const w = words(buf);
   const recordsPerPage = pageSize / RECORD;
   const fileId = tag.fileId >>> 0;
   const gen = tag.gen >>> 0;
-  if (w) {
-    // Word at a time: a 4 MiB file is filled in about a millisecond instead of fifteen.
-    for (let r = 0, i = 0; i < w.length; r++, i += 8) {
-      const page = (firstPage + Math.floor(r / recordsPerPage)) >>> 0;
-      w[i] = MAGIC0;
-      w[i + 1] = MAGIC1;
-      w[i + 2] = fileId;
-      w[i + 3] = gen;
-      w[i + 4] = page;
-      w[i + 5] = ~fileId >>> 0;
-      w[i + 6] = ~gen >>> 0;
-      w[i + 7] = ~page >>> 0;
+  if (LITTLE_ENDIAN && buf.length % RECORD === 0) {
+    // The records of a page are all alike: write one, let Buffer.fill repeat it over
+    // the page (a memcpy). A 4 MiB file takes ~0.3 ms instead of a word loop's ~1.5.
+    const record = new Uint32Array(8);
+    const recordBytes = Buffer.from(record.buffer);
+    record[0] = MAGIC0;
+    record[1] = MAGIC1;
+    record[2] = fileId;
+    record[3] = gen;
+    record[5] = ~fileId >>> 0;
+    record[6] = ~gen >>> 0;
+    for (let off = 0, p = 0; off < buf.length; off += recordsPerPage * RECORD, p++) {
+      const page = (firstPage + p) >>> 0;
+      record[4] = page;
+      record[7] = ~page >>> 0;
+      buf.fill(recordBytes, off, Math.min(off + pageSize, buf.length));
     }
     return buf;
   }
@@ -67,7 +70,8 @@ export function fillPattern(buf: Buffer, tag: Tag, firstPage: number, pageSize =
 }
 
 export function makePattern(length: number, tag: Tag, firstPage: number): Buffer {
-  return fillPattern(Buffer.alloc(length), tag, firstPage);
+  // Whole records overwrite every byte; a trailing partial record stays zero.
+  return fillPattern(length % RECORD === 0 ? Buffer.allocUnsafe(length) : Buffer.alloc(length), tag, firstPage);
 }
 
 type RecordKind = { kind: 'zero' } | { kind: 'tag'; tag: Tag } | { kind: 'garbage' };
@@ -171,7 +175,12 @@ export function classifyCounts(c: ViewCounts): ViewClass {
   return present[0];
 }
 
-export function classifyView(buf: Buffer | null, expect: ViewExpectation): ViewClass {
+/**
+ * `pristine`, when given, is the view's original pattern (a canary as written): a view
+ * equal to it is 'original' without a record-by-record count (one memcmp).
+ */
+export function classifyView(buf: Buffer | null, expect: ViewExpectation, pristine?: Buffer): ViewClass {
   if (buf === null || buf.length === 0) return 'n/a';
+  if (pristine && buf.length >= RECORD && buf.equals(pristine)) return 'original';
   return classifyCounts(countView(buf, expect));
 }

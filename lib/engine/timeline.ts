@@ -154,7 +154,7 @@ interface CaseFiles {
   fileTag: Tag;
   /** What the peer file holds when created (its own bytes, or a copy of the test file's). */
   peerTag: Tag | null;
-  canaries: Array<{ path: string; tag: Tag; length: number }>;
+  canaries: Array<{ path: string; tag: Tag; length: number; pattern: Buffer | null }>;
 }
 
 /** Which files an op needs beside the pinned one, and what they hold. */
@@ -234,8 +234,8 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
       return obs;
     }
     const ino = native.statx(files.path).ino;
-    await pmdProbe.begin(obs.daxVerified);
-    const touched = mapping.read(0, fileLen);
+    await pmdProbe.begin(mapping, obs.daxVerified);
+    const touched = mapping.touch(0, fileLen, PAGE);
     obs.pmd = await pmdProbe.end(mapping, ino, obs.daxVerified);
     if (touched.sigbus) obs.sigbus.push('fault-in');
 
@@ -324,7 +324,7 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
       if (r.sigbus) obs.sigbus.push('buffer');
       obs.views.buffer = r.sigbus ? 'n/a' : classifyView(r.data, legit);
     }
-    if (files.fd >= 0) obs.views.file = classifyView(await preadAll(files.fd, pinOff, pinLen), legit);
+    if (files.fd >= 0) obs.views.file = classifyView(preadAll(files.fd, pinOff, pinLen), legit);
     if (files.peerFd !== null) {
       // The clone of the pinned file holds what the file held when it was cloned:
       // bytes written before the op, and the pin's bytes too if the op waited for the
@@ -333,9 +333,9 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
       // a write through a pin into a block the clone now shares.
       const clonedAfterRelease = obs.op.blockedUntilRelease ? [writtenTag] : [];
       const peerOriginal = c.layoutOp.pinnedFileIs === 'source' ? [fileTag, ...writtenBeforeOp, ...clonedAfterRelease] : [files.peerTag!];
-      obs.views.peer = classifyView(await preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] });
+      obs.views.peer = classifyView(preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] });
     }
-    if (files.canaries.length > 0) obs.views.canary = await classifyCanaries(files);
+    if (files.canaries.length > 0) obs.views.canary = classifyCanaries(files);
     return obs;
   } finally {
     if (!opStuck) await cleanup(files, mapping, ring, pipeFds, pinFd);
@@ -462,56 +462,64 @@ function drainPipe(fd: number): Buffer {
   return Buffer.concat(chunks);
 }
 
-async function preadAll(fd: number, offset: number, length: number): Promise<Buffer> {
+// Views are read once the op has settled and the pin is released, on this thread:
+// a thread-pool round trip per read cost more than the read.
+function preadAll(fd: number, offset: number, length: number): Buffer {
   const buf = Buffer.alloc(length);
-  const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) =>
-    fs.read(fd, buf, 0, length, offset, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))),
-  );
-  return buf.subarray(0, bytesRead);
+  return buf.subarray(0, fs.readSync(fd, buf, 0, length, offset));
 }
 
-// Few, large canary files: each file costs thread-pool round trips to write, read and remove.
+// Few, large canary files: each file is an open, a write, a read and an unlink.
 const CANARY_FILE = 256 * 1024;
 
 async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseObservation): Promise<void> {
   if (opt.canaryBytes <= 0) return;
   // Freed extents become allocatable once the transaction that freed them commits.
+  // syncfs through a file of the case: the worker keeps nothing open on the filesystem
+  // between cases, so it can outlive the config (and the unmount).
+  const heldFd = files.fd >= 0 ? files.fd : files.peerFd;
+  const fd = heldFd ?? fs.openSync(path.dirname(files.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    await within(native.startSyncfs(files.peerFd ?? openDirFd(files)).promise, 5000);
+    await within(native.startSyncfs(fd).promise, 5000);
   } catch (e) {
     obs.notes.push(`syncfs: ${failure(e).errno}`);
+  } finally {
+    if (heldFd === null) fs.closeSync(fd);
   }
   const dir = path.dirname(files.path);
   for (let written = 0; written < opt.canaryBytes; written += CANARY_FILE) {
     const tag = newTag(ORIGINAL);
     const p = path.join(dir, `${path.basename(files.path)}.canary${files.canaries.length}`);
+    let pattern: Buffer;
     try {
-      await fs.promises.writeFile(p, makePattern(CANARY_FILE, tag, 0), { flag: 'wx' });
+      // Synchronously: nothing else runs in the worker meanwhile (the FUSE peer is a
+      // process of its own), and a thread-pool round trip per step cost more than the write.
+      pattern = makePattern(CANARY_FILE, tag, 0);
+      fs.writeFileSync(p, pattern, { flag: 'wx' });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
-        files.canaries.push({ path: p, tag, length: 0 });
+        files.canaries.push({ path: p, tag, length: 0, pattern: null });
         break;
       }
       throw e;
     }
-    files.canaries.push({ path: p, tag, length: CANARY_FILE });
+    files.canaries.push({ path: p, tag, length: CANARY_FILE, pattern });
     obs.canary.files++;
     obs.canary.bytes += CANARY_FILE;
   }
 }
 
-let dirFd = -1;
-function openDirFd(files: CaseFiles): number {
-  if (dirFd < 0) dirFd = fs.openSync(path.dirname(files.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  return dirFd;
-}
-
-async function classifyCanaries(files: CaseFiles): Promise<ViewClass> {
+function classifyCanaries(files: CaseFiles): ViewClass {
   const classes = new Set<ViewClass>();
   for (const c of files.canaries) {
     if (c.length === 0) continue;
-    const data = await fs.promises.readFile(c.path).catch(() => null);
-    classes.add(classifyView(data, { original: [c.tag], written: [] }));
+    let data: Buffer | null = null;
+    try {
+      data = fs.readFileSync(c.path);
+    } catch {
+      // gone or unreadable: no view
+    }
+    classes.add(classifyView(data, { original: [c.tag], written: [] }, c.pattern ?? undefined));
   }
   if (classes.has('foreign')) return 'foreign';
   if (classes.size === 0) return 'n/a';
@@ -525,10 +533,12 @@ async function cleanup(files: CaseFiles, mapping: MappingHandle | null, ring: Ri
     fs.closeSync(pipe[0]);
     fs.closeSync(pipe[1]);
   }
-  // Closing the FUSE file sends FLUSH, which this very thread must answer: close
-  // every fd from a thread of its own.
+  // Closing the FUSE file sends FLUSH to the peer, and the last close of a DAX file
+  // may wait for page references: close from blocking-call threads, not this one.
   for (const fd of [pinFd, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);
+  // Unlinked here, synchronously: a case that cannot finish its clean-up is caught by
+  // the orchestrator's case budget either way.
   for (const p of [files.path, files.peerPath, ...files.canaries.map((c) => c.path)]) {
-    if (p) await fs.promises.rm(p, { force: true });
+    if (p) fs.rmSync(p, { force: true });
   }
 }
