@@ -105,6 +105,8 @@ export interface AbandonedWorker {
 
 export class Orchestrator {
   private worker: Worker | null = null;
+  /** A worker start in progress (warmUp() or the first case). */
+  private starting: Promise<Worker> | null = null;
   private seq = 0;
   private readonly kernelLog = new KernelLog();
   /** Workers that could not be killed (a thread in D state): recorded, never reused. */
@@ -121,8 +123,22 @@ export class Orchestrator {
     return this.kernelLog.available;
   }
 
-  private async ensureWorker(): Promise<Worker> {
-    if (this.worker && !this.worker.exited) return this.worker;
+  /**
+   * Starts the worker now, without waiting for it: two node starts (worker and FUSE
+   * peer) take seconds under TCG, and can overlap a config's mkfs. A failure here is
+   * left for the first case to report.
+   */
+  warmUp(): void {
+    this.ensureWorker().catch(() => undefined);
+  }
+
+  private ensureWorker(): Promise<Worker> {
+    if (this.worker && !this.worker.exited) return Promise.resolve(this.worker);
+    if (!this.starting) this.starting = this.startWorker().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private async startWorker(): Promise<Worker> {
     const mount = fs.mkdtempSync(path.join(this.workDir, 'fuse-'));
     const w = new Worker(mount);
     // A fatal signal must not leave a worker (and its FUSE mount) behind.
@@ -271,6 +287,8 @@ export class Orchestrator {
   }
 
   async close(): Promise<void> {
+    // A start in progress finishes first: its worker is closed like any other.
+    await this.starting?.catch(() => undefined);
     const w = this.worker;
     this.worker = null;
     if (!w) return;

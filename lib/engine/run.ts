@@ -99,6 +99,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   // and the filesystems are unmounted, every result so far is already on disk.
   const unregisterEnd = register('daxpin end record', () => writeEnd(true));
   const total = plannedKeys.length;
+  if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
   try {
     for (const { source, cases } of planned) {
       if (cases.length === 0) continue;
@@ -116,6 +117,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
         continue;
       }
       o.onProgress?.({ kind: 'config', config: source.config.name, daxVerified: prepared.daxVerified });
+      let clean = true;
       try {
         for (const c of cases) {
           if (o.shouldStop()) break;
@@ -125,11 +127,14 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
           if (o.shouldStop() && record.status !== 'done') break;
           write(record);
           summary.cases.push(record);
+          if (record.status !== 'done') clean = false;
           o.onProgress?.({ kind: 'case', index: summary.cases.length, total, record, elapsedMs: performance.now() - t0 });
         }
       } finally {
-        // The worker holds files open on the filesystem: it must go before unmount.
-        await orchestrator.close();
+        // The worker keeps nothing open on the filesystem between cases, so it serves
+        // the next config too (node starts are slow under TCG). After a case that did not
+        // finish cleanly it may still hold files there: then it goes before the unmount.
+        if (!clean || o.shouldStop()) await orchestrator.close();
         const { fsck } = await prepared.teardown();
         const rec = configRecord(identity, source.config, prepared, { fsck });
         // Stopping (a fatal signal) tears the config down concurrently from the signal
