@@ -15,8 +15,9 @@ export class BaselineServer {
   private readonly waiting: Array<(line: string | null) => void> = [];
   private stderr = '';
 
-  constructor(binary: string, dir: string, holdMs: number, canaryBytes: number) {
-    this.child = spawn(binary, [dir, String(holdMs), String(canaryBytes)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `results`: where the baseline appends and fsyncs a line per case, as daxpin does its JSONL. */
+  constructor(binary: string, dir: string, holdMs: number, canaryBytes: number, results: string) {
+    this.child = spawn(binary, [dir, String(holdMs), String(canaryBytes), results], { stdio: ['pipe', 'pipe', 'pipe'] });
     readline.createInterface({ input: this.child.stdout }).on('line', (l) => this.waiting.shift()?.(l));
     this.child.stderr.on('data', (d) => (this.stderr += String(d)));
     this.child.on('exit', () => {

@@ -8,8 +8,10 @@
 // stdin, one per line, and answers each with one line on stdout:
 //   <caseId> <microseconds> <canary files written> <views>
 // so the bench can interleave it with daxpin cases without counting process start.
+// Like daxpin's JSONL, each case's result line is also appended to <results> and
+// fsync'd (inside the timed part): a result is on disk before the next case starts.
 //
-// usage: baseline <dir> <hold-ms> <canary-bytes>
+// usage: baseline <dir> <hold-ms> <canary-bytes> <results>
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,7 +39,7 @@
 #define PIN_FIRST_PAGE 16
 #define PIN_PAGES 4
 #define RECORD 32
-#define CANARY_FILE (64 * 1024)
+#define CANARY_FILE (256 * 1024)  // as lib/engine/timeline.ts
 #define MAX_CANARIES 1024
 #define STATX_ATTR_DAX_ 0x00200000
 #define TRACE "/sys/kernel/tracing/trace"
@@ -107,6 +110,15 @@ static int guarded_copy(void *dst, const void *src, size_t n) {
   bus_jump = NULL;
   return 1;
 }
+// one read per page: the fault-in, no copy
+static int guarded_touch(const char *p, size_t n) {
+  sigjmp_buf j;
+  if (sigsetjmp(j, 1)) { bus_jump = NULL; return 0; }
+  bus_jump = &j;
+  for (size_t i = 0; i < n; i += PAGE) (void)*(const volatile char *)(p + i);
+  bus_jump = NULL;
+  return 1;
+}
 
 // --- orchestrator side: kernel log records since the last call, taint
 static void kmsg_drain(void) {
@@ -123,16 +135,39 @@ static long read_tainted(void) {
   return n > 0 ? strtol(buf, NULL, 10) : -1;
 }
 
-// --- PMD observation (lib/engine/pmd.ts): for a DAX file clear the trace buffer and
-// read it back after the fault; for a page-cache file read smaps.
+// --- PMD observation (lib/engine/pmd.ts): none for a mapping shorter than 2 MiB; for
+// a DAX file clear the trace buffer and read it back after the fault; for a page-cache
+// file read smaps.
 static int trace_ok;
 static void pmd_begin(int dax) {
   if (!dax || !trace_ok) return;
   int fd = open(TRACE, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd >= 0) close(fd);
 }
-static int pmd_end(void *addr, int dax) {
+// PAGEMAP_SCAN (Linux 6.7+, include/uapi/linux/fs.h), as lib/engine/pmd.ts asks first
+struct pm_scan_arg_ {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct page_region_ { uint64_t start, end, categories; };
+#define PAGEMAP_SCAN_ _IOWR('f', 16, struct pm_scan_arg_)
+static int pagemap_fd = -2;
+static int pmd_scan(void *addr, size_t len) {
+  if (pagemap_fd == -2) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap_fd < 0) return -1;
+  struct page_region_ r[64];
+  struct pm_scan_arg_ a = {.size = sizeof a, .start = (uintptr_t)addr, .end = (uintptr_t)addr + len,
+                           .vec = (uintptr_t)r, .vec_len = 64, .category_mask = 1 << 6, .return_mask = 1 << 6};
+  long n = ioctl(pagemap_fd, PAGEMAP_SCAN_, &a);
+  if (n < 0) { close(pagemap_fd); pagemap_fd = -1; return -1; }
+  return n > 0;
+}
+static int pmd_end(void *addr, size_t map_len, int dax) {
   static char buf[1 << 20];
+  if (!dax) {
+    int r = pmd_scan(addr, map_len);
+    if (r >= 0) return r;
+  }
   const char *path = dax ? TRACE : "/proc/self/smaps";
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -285,11 +320,10 @@ static void run_case(const struct spec *s, char *views, size_t views_len, int *c
   char *map = (char *)(((uintptr_t)res + PMD_SIZE - 1) & ~(uintptr_t)(PMD_SIZE - 1));
   if (mmap(map, file_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) die("mmap");
   statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx);
-  pmd_begin(dax);
-  unsigned char *touched = malloc(file_len);
-  guarded_copy(touched, map, file_len);
-  pmd_end(map, dax);
-  free(touched);
+  int pmd_possible = file_len >= PMD_SIZE;
+  if (pmd_possible) pmd_begin(dax);
+  guarded_touch(map, file_len);
+  if (pmd_possible) pmd_end(map, file_len, dax);
 
   // pin
   struct ring ring = {.fd = -1};
@@ -412,10 +446,12 @@ static void run_case(const struct spec *s, char *views, size_t views_len, int *c
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: baseline <dir> <hold-ms> <canary-bytes>  (case ids on stdin)\n");
+  if (argc != 5) {
+    fprintf(stderr, "usage: baseline <dir> <hold-ms> <canary-bytes> <results>  (case ids on stdin)\n");
     return 2;
   }
+  int results_fd = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (results_fd < 0) die("open results");
   dir = argv[1];
   hold_ms = atol(argv[2]);
   canary_bytes = atol(argv[3]);
@@ -442,6 +478,9 @@ int main(int argc, char **argv) {
     int canaries = 0;
     double t0 = now_ms();
     run_case(&s, views, sizeof views, &canaries);
+    char record[512];
+    int n = snprintf(record, sizeof record, "%s %d %s\n", line, canaries, views);
+    if (write(results_fd, record, n) != n || fsync(results_fd) != 0) die("results");
     printf("%s %.0f %d %s\n", line, (now_ms() - t0) * 1e3, canaries, views);
   }
   return 0;

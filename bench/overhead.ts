@@ -86,7 +86,8 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
   const prepMs = performance.now() - tPrep;
   const timing: CaseTiming = { holdMs: o.holdMs, settleMs: 2000, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
   const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor);
-  const baseline = new BaselineServer(binary, prepared.testDir, o.holdMs, o.canaryKb * 1024);
+  // Both write their results next to each other, in the work directory (not the filesystem under test).
+  const baseline = new BaselineServer(binary, prepared.testDir, o.holdMs, o.canaryKb * 1024, path.join(workDir, `baseline-${configName}.results`));
   const out = new JsonlWriter(path.join(workDir, `overhead-${configName}.jsonl`));
   const cases = overheadCases(configName);
   const samples = new Map<string, Sample>(cases.map((c) => [c.id, { daxpinMs: [], jsonlMs: [], baselineMs: [], daxpinCanaries: [], baselineCanaries: [], blocked: 0, errors: [] }]));
