@@ -46,21 +46,99 @@ export function pmdMappedKb(smaps: string, address: bigint): number | null {
   return null;
 }
 
+/** Trace instances this process family makes: `daxpin-<pid>`. */
+const INSTANCE_PREFIX = 'daxpin-';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A private trace instance with only the fs_dax PMD event enabled, read through its
+ * trace_pipe. The global buffer, which the person running daxpin may be using, is
+ * never touched; reading the pipe consumes events, so nothing is ever cleared (a
+ * clear costs a synchronize_rcu, ~18 ms natively).
+ */
+export class DaxPmdTrace {
+  private constructor(
+    readonly dir: string,
+    private fd: number,
+  ) {}
+
+  /** null when tracefs, instances or the fs_dax event are not there. */
+  static open(tracefs: string): DaxPmdTrace | null {
+    const instances = `${tracefs}/instances`;
+    if (!fs.existsSync(`${tracefs}/${EVENT}`) || !fs.existsSync(instances)) return null;
+    // Instances of workers that were killed before they could remove theirs.
+    for (const name of fs.readdirSync(instances)) {
+      const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
+      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) DaxPmdTrace.remove(`${instances}/${name}`);
+    }
+    const dir = `${instances}/${INSTANCE_PREFIX}${process.pid}`;
+    try {
+      if (!fs.existsSync(dir)) fs.mkdirSync(dir);
+      fs.writeFileSync(`${dir}/${EVENT}/enable`, '1');
+      const fd = fs.openSync(`${dir}/trace_pipe`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const trace = new DaxPmdTrace(dir, fd);
+      process.once('exit', () => trace.close());
+      return trace;
+    } catch {
+      DaxPmdTrace.remove(dir);
+      return null;
+    }
+  }
+
+  private static remove(dir: string): void {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // busy (a reader still has its pipe open) or gone
+    }
+  }
+
+  /** Everything the pipe holds now, consumed. */
+  drain(): string {
+    if (this.fd < 0) return '';
+    const chunks: string[] = [];
+    const buf = Buffer.allocUnsafe(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw e;
+      }
+      if (n <= 0) break;
+      chunks.push(buf.toString('utf8', 0, n));
+    }
+    return chunks.join('');
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    DaxPmdTrace.remove(this.dir);
+  }
+}
+
 export class PmdProbe {
-  private tracefs: string | null | undefined;
+  private trace: DaxPmdTrace | null | undefined;
   /** false once PAGEMAP_SCAN turned out not to exist (before Linux 6.7). */
   private pagemapScan = true;
 
-  private daxEvent(): string | null {
-    if (this.tracefs === undefined) {
-      this.tracefs = findTracefs();
-      if (this.tracefs && fs.existsSync(`${this.tracefs}/${EVENT}/enable`)) {
-        fs.writeFileSync(`${this.tracefs}/${EVENT}/enable`, '1');
-      } else {
-        this.tracefs = null;
-      }
+  private daxTrace(): DaxPmdTrace | null {
+    if (this.trace === undefined) {
+      const tracefs = findTracefs();
+      this.trace = tracefs ? DaxPmdTrace.open(tracefs) : null;
     }
-    return this.tracefs;
+    return this.trace;
   }
 
   /**
@@ -71,22 +149,23 @@ export class PmdProbe {
     return mapping.length >= PMD_SIZE;
   }
 
-  /**
-   * Call before faulting the mapping in: clears the trace buffer, which only a DAX
-   * file's probe reads (clearing costs a synchronize_rcu, ~18 ms a case natively).
-   */
+  /** Call before faulting the mapping in: drops the PMD events of earlier faults. */
   async begin(mapping: MappingHandle, dax: boolean): Promise<void> {
     if (!dax || !PmdProbe.canHavePmd(mapping)) return;
-    const t = this.daxEvent();
-    if (t) fs.writeFileSync(`${t}/trace`, '');
+    this.daxTrace()?.drain();
+  }
+
+  /** Removes the trace instance (also done at process exit). */
+  close(): void {
+    this.trace?.close();
   }
 
   async end(mapping: MappingHandle, ino: number, dax: boolean): Promise<boolean | null> {
     if (!PmdProbe.canHavePmd(mapping)) return false;
     if (dax) {
-      const t = this.daxEvent();
+      const t = this.daxTrace();
       if (!t) return null;
-      return fs.readFileSync(`${t}/trace`, 'utf8').split('\n').some((l) => isPmdFaultLine(l, ino));
+      return t.drain().split('\n').some((l) => isPmdFaultLine(l, ino));
     }
     if (this.pagemapScan) {
       try {

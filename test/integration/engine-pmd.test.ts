@@ -1,11 +1,12 @@
 // The PMD observation on this host's kernel: PAGEMAP_SCAN (what lib/engine/pmd.ts
 // asks first) must agree with smaps (its fallback before Linux 6.7). Needs root.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { PMD_SIZE } from '../../lib/cases/matrix';
-import { pmdMappedKb } from '../../lib/engine/pmd';
+import { DaxPmdTrace, pmdMappedKb } from '../../lib/engine/pmd';
 import { within } from '../../lib/engine/time';
 import { isSystemError, native } from '../../lib/native';
 
@@ -42,4 +43,29 @@ t.test('PAGEMAP_SCAN sees the PMD mappings smaps counts', { skip }, async (t) =>
       fs.rmdirSync(dir);
     }
   }
+});
+
+// The DAX PMD observation reads a private trace instance; the global buffer (which
+// the person running daxpin may be using) must stay as it was.
+const TRACEFS = '/sys/kernel/tracing';
+const traceSkip =
+  process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(`${TRACEFS}/events/fs_dax/dax_pmd_fault_done`) ? 'this kernel has no fs_dax tracepoints' : false;
+
+t.test('the fs_dax PMD trace lives in its own instance and leaves the global buffer alone', { skip: traceSkip }, async (t) => {
+  const globalEnable = `${TRACEFS}/events/fs_dax/dax_pmd_fault_done/enable`;
+  const before = fs.readFileSync(globalEnable, 'utf8');
+  fs.writeFileSync(`${TRACEFS}/trace_marker`, 'daxpin-test-marker\n');
+  // A stale instance of a process that is gone (a SIGKILLed worker's) is removed.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  const stale = `${TRACEFS}/instances/daxpin-${dead}`;
+  fs.mkdirSync(stale);
+  const trace = DaxPmdTrace.open(TRACEFS);
+  t.ok(trace, 'opened');
+  t.notOk(fs.existsSync(stale), 'the dead process\'s instance is gone');
+  t.equal(fs.readFileSync(`${trace!.dir}/events/fs_dax/dax_pmd_fault_done/enable`, 'utf8').trim(), '1', 'the event is on in the instance');
+  t.equal(trace!.drain(), '', 'nothing happened: the pipe is empty and does not block');
+  trace!.close();
+  t.notOk(fs.existsSync(trace!.dir), 'closing removes the instance');
+  t.equal(fs.readFileSync(globalEnable, 'utf8'), before, 'the global event switch is as it was');
+  t.match(fs.readFileSync(`${TRACEFS}/trace`, 'utf8'), /daxpin-test-marker/, 'the global buffer was not cleared');
 });
