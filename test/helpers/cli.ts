@@ -78,3 +78,37 @@ export function inflightKey(file: string): string | null {
     return null;
   }
 }
+
+/** The two cases of a held-pin run: a control, then an O_DIRECT read the peer never answers. */
+export const HELD_PIN_CASES = ['none.punch-hole.pte-shared', 'odirect-read.punch-hole.pte-shared'];
+
+export interface HeldPinRun {
+  cli: CliChild;
+  tmp: string;
+  out: string;
+  inflight: string;
+}
+
+/**
+ * `daxpin run --scratch` on ext4 then tmpfs, with TMPDIR private to the test, whose
+ * second case holds an O_DIRECT pin: with a FUSE peer that answers nothing (test
+ * hook) the pin stays held for the 3 s the release waits, which is when the signal
+ * tests land "mid-case". `prefix` names the test's temp dir.
+ */
+export function startHeldPinRun(prefix: string): HeldPinRun {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const out = path.join(tmp, 'run.jsonl');
+  const inflight = path.join(tmp, 'inflight');
+  const cli = startCli(
+    ['run', '--scratch', '--config', 'ext4,tmpfs', '--cases', HELD_PIN_CASES.join(','), '--hold-ms', '2000', '--settle-ms', '3000', '--out', out, '--inflight', inflight],
+    { TMPDIR: tmp, DAXPIN_TEST_PEER_NO_REPLY: '1' },
+  );
+  return { cli, tmp, out, inflight };
+}
+
+/** Resolves once the held-pin case is running in its worker, 600 ms into its 3 s release wait. */
+export async function heldPinReached(run: HeldPinRun, workerOf: (pid: number) => unknown): Promise<void> {
+  await waitFor('the pinned case', () => inflightKey(run.inflight) === `ext4/${HELD_PIN_CASES[1]}`);
+  await waitFor('its worker', () => workerOf(run.cli.pid));
+  await sleep(600);
+}

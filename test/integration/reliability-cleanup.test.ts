@@ -4,20 +4,18 @@
 // gone, and the JSONL valid to its last line, which is an end record saying the run
 // was interrupted. Needs root.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { Test } from 'tap';
 import { readRun } from '../../lib/report/runfile';
-import { inflightKey, jsonlLines, sleep, startCli, waitFor } from '../helpers/cli';
+import { HeldPinRun, heldPinReached, jsonlLines, startHeldPinRun, waitFor } from '../helpers/cli';
 import { NOTHING_LEFT, cleanUpAfterKill, leftovers, workerOf } from '../helpers/machine';
 
 const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
-const CASES = ['none.punch-hole.pte-shared', 'odirect-read.punch-hole.pte-shared'];
 
 interface Point {
   name: string;
   /** Resolves when the run has reached the point; the signal follows at once. */
-  reached(run: { tmp: string; out: string; inflight: string; pid: number }): Promise<unknown>;
+  reached(run: HeldPinRun): Promise<unknown>;
   /** Records expected before the end record. */
   before: string[];
   /**
@@ -42,11 +40,7 @@ const POINTS: Point[] = [
   },
   {
     name: 'in the middle of a case holding an O_DIRECT pin',
-    reached: async ({ inflight, pid }) => {
-      await waitFor('the pinned case', () => inflightKey(inflight) === `ext4/${CASES[1]}`);
-      await waitFor('its worker', () => workerOf(pid));
-      await sleep(600); // inside the 3 s the release waits for the peer that does not answer
-    },
+    reached: (run) => heldPinReached(run, workerOf),
     before: ['run', 'case'],
   },
   {
@@ -58,16 +52,8 @@ const POINTS: Point[] = [
 ];
 
 async function interrupt(t: Test, point: Point, signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-cleanup-'));
-  const out = path.join(tmp, 'run.jsonl');
-  const inflight = path.join(tmp, 'inflight');
-  const cli = startCli(
-    ['run', '--scratch', '--config', 'ext4,tmpfs', '--cases', CASES.join(','), '--hold-ms', '2000', '--settle-ms', '3000', '--out', out, '--inflight', inflight],
-    // The pin is released once the op returns, which page cache does at once: with a
-    // FUSE peer that answers nothing (test hook) the O_DIRECT pin stays held for the
-    // 3 s the release waits, which is when "mid-case" signals land.
-    { TMPDIR: tmp, DAXPIN_TEST_PEER_NO_REPLY: '1' },
-  );
+  const held = startHeldPinRun('daxpin-cleanup-');
+  const { cli, tmp, out } = held;
   t.teardown(async () => {
     if (cli.child.exitCode === null && cli.child.signalCode === null) {
       cli.child.kill('SIGKILL');
@@ -76,7 +62,7 @@ async function interrupt(t: Test, point: Point, signal: 'SIGINT' | 'SIGTERM'): P
     await cleanUpAfterKill(tmp);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
-  await point.reached({ tmp, out, inflight, pid: cli.pid });
+  await point.reached(held);
   cli.child.kill(signal);
   const r = await cli.result;
   t.comment(`stderr: ${r.stderr.trim().split('\n').join(' | ')}`);

@@ -5,34 +5,22 @@
 // test cleans up after it, and checks that its worker and FUSE peer at least go
 // away by themselves. Needs root.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { notRunKeys, readRun } from '../../lib/report/runfile';
-import { inflightKey, jsonlLines, runCli, sleep, startCli, waitFor } from '../helpers/cli';
+import { HELD_PIN_CASES as CASES, heldPinReached, jsonlLines, runCli, startHeldPinRun, waitFor } from '../helpers/cli';
 import { NOTHING_LEFT, cleanUpAfterKill, leftovers, loopsUnder, mountsUnder, processesUnder, workerOf } from '../helpers/machine';
 
-const CASES = ['none.punch-hole.pte-shared', 'odirect-read.punch-hole.pte-shared'];
-
 t.test('SIGKILL mid-case: the file is valid to its last line; what was mounted must be undone by someone else', async (t) => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-durable-'));
-  const out = path.join(tmp, 'run.jsonl');
-  const inflight = path.join(tmp, 'inflight');
-  const cli = startCli(
-    ['run', '--scratch', '--config', 'ext4,tmpfs', '--cases', CASES.join(','), '--hold-ms', '2000', '--settle-ms', '3000', '--out', out, '--inflight', inflight],
-    // A FUSE peer that answers nothing (test hook): the O_DIRECT pin stays held for
-    // the 3 s the release waits, so the kill lands mid-case with a pin held.
-    { TMPDIR: tmp, DAXPIN_TEST_PEER_NO_REPLY: '1' },
-  );
+  const run = startHeldPinRun('daxpin-durable-');
+  const { cli, tmp, out } = run;
   t.teardown(async () => {
     if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     await cli.result;
     await cleanUpAfterKill(tmp);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
-  await waitFor('the pinned case', () => inflightKey(inflight) === `ext4/${CASES[1]}`);
-  await waitFor('its worker', () => workerOf(cli.pid));
-  await sleep(600);
+  await heldPinReached(run, workerOf);
   cli.child.kill('SIGKILL');
   const r = await cli.result;
   t.equal(r.signal, 'SIGKILL');
