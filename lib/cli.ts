@@ -141,13 +141,11 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     writeRunRecord: o.runRecord,
     shouldStop: () => stop,
     onCaseStart: (key) => {
-      if (!o.inflight) return;
-      const fd = fs.openSync(o.inflight, 'w');
-      fs.writeSync(fd, `${key}\n`);
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
+      writeInflight(o.inflight, key);
       panicIfAsked(key);
     },
+    // `<config>/`: a crash during mkfs or mount is the config's, not the last case's.
+    onConfigStart: (config) => writeInflight(o.inflight, `${config}/`),
     onProgress: (p) => printProgress(p, tty),
   });
   out.close();
@@ -155,6 +153,18 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
   if (summary.interrupted) return 130;
   return violations > 0 ? 1 : 0;
+}
+
+/** The VM runner's in-flight marker: what is running now, on the results share. */
+function writeInflight(file: string | undefined, what: string): void {
+  if (!file) return;
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, `${what}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

@@ -36,6 +36,8 @@ export interface RunOptions {
   shouldStop: () => boolean;
   /** Called with the plan key right before a case starts (the VM runner's in-flight marker). */
   onCaseStart?: (key: string) => void;
+  /** Called with the config name right before its set-up (mkfs, mount) starts. */
+  onConfigStart?: (config: string) => void;
   onProgress?: (p: Progress) => void;
 }
 
@@ -106,6 +108,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       if (o.shouldStop()) break;
       let prepared: PreparedConfig;
       try {
+        o.onConfigStart?.(source.config.name);
         prepared = await source.prepare();
       } catch (e) {
         // Stopping undoes a set-up in progress: that is no set-up error.
