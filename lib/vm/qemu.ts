@@ -10,6 +10,7 @@ import { cacheRoot, ensureDir, exists } from './cache';
 import { VmError } from './errors';
 import { GUEST_BOOT_DIR, GUEST_MARKERS } from './initramfs';
 import { Kernel } from './kernels';
+import { pvhImage } from './vmlinux';
 
 export type Accel = 'auto' | 'tcg' | 'kvm';
 
@@ -87,6 +88,29 @@ export function memoryLayout(memMb: number, pmemMb: number): { totalMb: number; 
   return { totalMb: memMb + pmemMb, lowMb, memmap: `memmap=${pmemMb}M!4G` };
 }
 
+/**
+ * qboot (qemu's minimal firmware) instead of SeaBIOS when installed: it goes straight to
+ * the kernel, 0.1 s sooner under TCG. It boots both a PVH vmlinux and a bzImage.
+ */
+export const QBOOT = '/usr/share/qemu/qboot.rom';
+
+/**
+ * Kernel command line parameters of every boot, besides the console and the pmem region.
+ * Each saves boot time without touching what daxpin observes (fs, dax, mm).
+ */
+export const BOOT_PARAMS = [
+  'panic=-1',
+  'loglevel=5',
+  // The crypto self-tests of every algorithm the kernel registers: 0.75 s of TCG at boot
+  // (6.1). daxpin tests no crypto; module signatures are still verified.
+  'cryptomgr.notests',
+];
+
+/** What qemu boots: the PVH vmlinux when the kernel has one (see vmlinux.ts), else the bzImage. */
+export async function bootImage(kernel: Kernel): Promise<string> {
+  return (await pvhImage(kernel).catch(() => null)) ?? kernel.vmlinuz;
+}
+
 /** qemu's option syntax doubles commas inside a value. */
 function optValue(v: string): string {
   return v.replace(/,/g, ',,');
@@ -95,6 +119,10 @@ function optValue(v: string): string {
 /** The qemu command line for a boot. `resultsDir` null: no shares (the KVM probe). */
 export function qemuArgs(o: {
   kernel: Kernel;
+  /** The file given to -kernel; default the kernel's bzImage. */
+  image?: string;
+  /** Firmware for -bios (QBOOT); null or missing: qemu's default (SeaBIOS). */
+  bios?: string | null;
   initramfs: string;
   memMb: number;
   pmemMb: number;
@@ -104,7 +132,7 @@ export function qemuArgs(o: {
   append: string[];
 }): string[] {
   const mem = memoryLayout(o.memMb, o.pmemMb);
-  const cmdline = ['console=ttyS0', mem.memmap, 'panic=-1', 'loglevel=5', ...o.append];
+  const cmdline = ['console=ttyS0', mem.memmap, ...BOOT_PARAMS, ...o.append];
   const args = [
     '-machine',
     `pc,max-ram-below-4g=${mem.lowMb}M`,
@@ -116,8 +144,9 @@ export function qemuArgs(o: {
     String(o.cpus),
     '-m',
     `${mem.totalMb}M`,
+    ...(o.bios ? ['-bios', o.bios] : []),
     '-kernel',
-    o.kernel.vmlinuz,
+    o.image ?? o.kernel.vmlinuz,
     '-initrd',
     o.initramfs,
     '-append',
@@ -295,6 +324,11 @@ async function treeSignature(dir: string): Promise<string> {
   }
 }
 
+/** QBOOT when installed, else null (SeaBIOS). */
+async function firmware(): Promise<string | null> {
+  return (await exists(QBOOT)) ? QBOOT : null;
+}
+
 async function kvmUsable(): Promise<boolean> {
   try {
     await fs.access('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK);
@@ -338,7 +372,7 @@ export async function probeAccel(kernel: Kernel, initramfs: string): Promise<'tc
   let accel: 'tcg' | 'kvm' = 'tcg';
   if (await kvmUsable()) {
     let sawMarker = false;
-    const args = qemuArgs({ kernel, initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
+    const args = qemuArgs({ kernel, image: await bootImage(kernel), bios: await firmware(), initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
     await runQemu({
       args,
       timeoutMs: PROBE_TIMEOUT_MS,
@@ -407,6 +441,8 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const exit = await runQemu({
     args: qemuArgs({
       kernel: o.kernel,
+      image: await bootImage(o.kernel),
+      bios: await firmware(),
       initramfs: o.initramfs,
       memMb: o.memMb ?? 2048,
       pmemMb: o.pmemMb ?? 1024,
