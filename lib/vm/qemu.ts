@@ -29,6 +29,11 @@ export interface BootOptions {
   guestCommand: string[];
   /** Host directories under /tmp or /run the guest must see (its init mounts those afresh). */
   keepPaths?: string[];
+  /**
+   * Host files the guest command reads first (its executable, its modules): the init reads
+   * them into the page cache in the background while it loads kernel modules. Best effort.
+   */
+  prefetch?: string[];
   /** Environment of the guest command, on top of PATH, HOME, LANG and DAXPIN_RESULTS. */
   env?: Record<string, string>;
   /** Working directory of the guest command. Default: this process's cwd (the same path exists in the guest). */
@@ -432,6 +437,9 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const keepCwd = keepInGuest(cwd);
   if (keepCwd && !keep.some((k) => cwd === k || cwd.startsWith(`${k}/`))) keep.push(keepCwd);
   await fs.writeFile(path.join(bootDir, 'keep'), keep.map((p) => `${p}\n`).join(''));
+  // One path a line for xargs: a path with blanks is left out (it is only a warm-up).
+  const prefetch = (o.prefetch ?? []).filter((p) => path.isAbsolute(p) && !/\s/.test(p));
+  await fs.writeFile(path.join(bootDir, 'prefetch'), prefetch.map((p) => `${p}\n`).join(''));
 
   let panicked = false;
   let oopsed = false;

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { debianMirrors, kernelSourcesList, parseDeb822Sources, parseMadison, parseOneLineSources, parsePackageRecords } from '../../lib/vm/apt';
-import { loadOrder, moduleName, newcArchive } from '../../lib/vm/initramfs';
+import { GUEST_MODULES, guestModuleNames, loadOrder, loadStages, moduleName, newcArchive } from '../../lib/vm/initramfs';
 import { compareVersions, completeKernels, matchesVersionPrefix, pickArchiveKernel } from '../../lib/vm/kernels';
 import { commandScript, memoryLayout, qemuArgs } from '../../lib/vm/qemu';
 import { bzImagePayload, hasPvhNote, payloadFormat } from '../../lib/vm/vmlinux';
@@ -125,6 +125,24 @@ t.test('modules load after what they depend on', async (t) => {
     ['netfs', []],
   ]);
   t.same(loadOrder(['9p', 'crc32c_generic', 'xfs', 'builtin_one'], depends), ['9pnet', 'netfs', '9p', 'crc32c_generic', 'libcrc32c', 'xfs']);
+});
+
+t.test('module chains load in parallel after the root stage; shared dependencies move to the root stage', async (t) => {
+  const depends = new Map([
+    ['9p', ['9pnet', 'netfs']],
+    ['9pnet', []],
+    ['netfs', []],
+    ['ext4', ['jbd2', 'crc16']],
+    ['jbd2', []],
+    ['crc16', []],
+    ['xfs', ['libcrc32c', 'crc16']],
+    ['libcrc32c', []],
+    ['nbd', []],
+  ]);
+  const stages = loadStages({ root: ['9p', 'overlay_builtin'], chains: [['ext4', 'netfs'], ['xfs']], onDemand: ['nbd'] }, depends);
+  t.same(stages, { root: ['9pnet', 'netfs', '9p', 'crc16'], chains: [['jbd2', 'ext4'], ['libcrc32c', 'xfs']] });
+  t.same(guestModuleNames(GUEST_MODULES).slice(0, 2), ['virtio_pci', '9pnet_virtio']);
+  t.ok(guestModuleNames(GUEST_MODULES).includes('dm_delay'), 'on-demand modules are in the image');
 });
 
 t.test('newc archives are read back by cpio', async (t) => {
