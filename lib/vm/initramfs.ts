@@ -73,7 +73,7 @@ export const GUEST_MARKERS = {
   commandStart: 'daxpin-guest: command start',
   commandExit: 'daxpin-guest: command exit ', // followed by the exit status
   error: 'daxpin-guest: error ', // followed by what failed
-  at: 'daxpin-guest: at ', // followed by the guest's uptime in seconds and a phase: init, root, modules
+  at: 'daxpin-guest: at ', // followed by the guest's uptime in seconds and a phase: init, root, modules, prefetched, warm
 } as const;
 
 /** `9p-fs.ko.xz` → `9p_fs`: the kernel treats - and _ in module names alike. */
@@ -250,17 +250,6 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "mount overlay on host root"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results || fail "mount results share over 9p"
 boot=/results/${GUEST_BOOT_DIR}
-mark root
-# the page cache warm-up runs beside the module loads (2 vCPUs); the command does not wait for it
-[ -f $boot/prefetch ] && sed 's|^|/host|' $boot/prefetch | xargs cat > /dev/null 2>&1 &
-chains=
-for list in /etc/daxpin/modules.chain*; do
-  [ -f $list ] || continue
-  load $list &
-  chains="$chains $!"
-done
-[ -z "$chains" ] || wait $chains
-mark modules
 where=$(cat $boot/mountpoint) || fail "no $boot/mountpoint"
 for d in /dev /proc /sys; do mount --bind $d /newroot$d; done
 mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/lib/modules/${release}
@@ -270,7 +259,6 @@ mount -t tmpfs tmpfs /newroot/run
 mount -t tmpfs tmpfs /newroot/tmp
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
 mount -t debugfs debugfs /newroot/sys/kernel/debug
-mount -t fusectl fusectl /newroot/sys/fs/fuse/connections 2>/dev/null
 # the kernel's own modules where the host's modprobe looks for them
 mount --bind /lib/modules/${release} /newroot/lib/modules/${release}
 # host directories the guest needs that lie under a directory it mounts afresh
@@ -282,6 +270,25 @@ if [ -f $boot/keep ]; then
   done < $boot/keep
 fi
 mkdir -p "/newroot$where" && mount --bind /results "/newroot$where" || fail "bind results share at $where"
+mark root
+# Beside the module loads (2 vCPUs): the page cache warm-up, which the command does not
+# wait for, and the warm-up command (TCG translates the code it runs once), which it does.
+[ -s $boot/prefetch ] && { sed 's|^|/host|' $boot/prefetch | xargs cat > /dev/null 2>&1; mark prefetched; } &
+warm=
+if [ -s $boot/warmup.sh ]; then
+  { chroot /newroot /bin/sh "$where/${GUEST_BOOT_DIR}/warmup.sh" </dev/null >/dev/null 2>&1; mark warm; } &
+  warm=$!
+fi
+chains=
+for list in /etc/daxpin/modules.chain*; do
+  [ -f $list ] || continue
+  load $list &
+  chains="$chains $!"
+done
+[ -z "$chains" ] || wait $chains
+mark modules
+[ -z "$warm" ] || wait $warm
+mount -t fusectl fusectl /newroot/sys/fs/fuse/connections 2>/dev/null
 hostname daxpin-guest
 ip link set lo up
 echo "${m.commandStart}"
