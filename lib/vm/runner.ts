@@ -645,8 +645,6 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
           cwd: o.cwd,
           keepPaths: o.keepPaths,
           prefetch: o.prefetch,
-          // node's code translated once by TCG before the command needs it: 0.5 s off its start
-          warmup: [o.node, '-e', '0'],
           resultsDir: share,
           idleTimeoutMs: o.idleTimeoutMs,
           signal: abort.signal,
