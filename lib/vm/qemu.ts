@@ -34,7 +34,6 @@ export interface BootOptions {
    * them into the page cache in the background while it loads kernel modules. Best effort.
    */
   prefetch?: string[];
-
   /** Environment of the guest command, on top of PATH, HOME, LANG and DAXPIN_RESULTS. */
   env?: Record<string, string>;
   /** Working directory of the guest command. Default: this process's cwd (the same path exists in the guest). */
