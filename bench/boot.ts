@@ -6,11 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CONFIGS } from '../lib/cases/matrix';
-import { buildInitramfs } from '../lib/vm/initramfs';
+import { buildInitramfs, GUEST_MARKERS } from '../lib/vm/initramfs';
 import { resolveKernel } from '../lib/vm/kernels';
 import { ensureHostPackages } from '../lib/vm/provision';
 import { bootGuest, probeAccel } from '../lib/vm/qemu';
-import { BenchResult, CLI, median, requireRoot, round } from './common';
+import { GUEST_DEVICE, guestPrefetch } from '../lib/vm/runner';
+import { BenchResult, CLI, ROOT, median, requireRoot, round } from './common';
 
 /** Issue 6: boot to first result ≤ 8 s under TCG. */
 export const BOOT_TARGET_MS = 8000;
@@ -18,13 +19,27 @@ export const BOOT_TARGET_MS = 8000;
 export const BOOT_CONFIG = process.env.DAXPIN_BENCH_BOOT_CONFIG ?? CONFIGS[0].name;
 export const BOOT_CASE = process.env.DAXPIN_BENCH_BOOT_CASE ?? 'none.truncate-shrink.pte-shared';
 
-interface BootSample {
+/** Seconds from qemu start to each phase of a boot; null when the boot never got there. */
+interface BootPhases {
+  /** The kernel's clock starts (its first timestamped console line, minus that timestamp). */
+  kernel: number | null;
+  /** The initramfs's /init runs (`daxpin-guest: at <uptime> init`). */
+  init: number | null;
+  /** Host root, results share and binds mounted (`… root`). */
+  root: number | null;
+  /** Every boot-time module loaded (`… modules`). */
+  modules: number | null;
+  /** The guest command starts. */
+  command: number | null;
+  /** The first config is formatted, mounted and checked (`daxpin: config …: DAX …`). */
+  config: number | null;
+  /** The first case record is in the results share. */
+  firstResult: number | null;
+}
+
+interface BootSample extends BootPhases {
   accel: 'tcg' | 'kvm';
-  /** qemu start → the guest command starts (kernel, initramfs, 9p root, chroot). */
-  commandStartMs: number | null;
-  /** qemu start → the first case record is in the results share. */
-  firstResultMs: number | null;
-  /** The case's own duration as the guest's orchestrator measured it. */
+  /** The case's own duration as the guest's orchestrator measured it (worker and FUSE peer start included). */
   caseMs: number | null;
   /** qemu start → qemu exit. */
   totalMs: number;
@@ -32,31 +47,48 @@ interface BootSample {
   problem: string | null;
 }
 
+const KERNEL_STAMP = /^\[\s*(\d+\.\d+)\]/;
+const GUEST_AT = new RegExp(`^${GUEST_MARKERS.at}[0-9.]+ (\\w+)`);
+
 async function bootOnce(kernel: Awaited<ReturnType<typeof resolveKernel>>, initramfs: string, accel: 'tcg' | 'kvm'): Promise<BootSample> {
   const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-bench-boot-'));
   const out = path.join(fs.realpathSync(resultsDir), 'boot.jsonl');
-  let firstResultMs: number | null = null;
+  const phases: BootPhases = { kernel: null, init: null, root: null, modules: null, command: null, config: null, firstResult: null };
   let caseMs: number | null = null;
   const t0 = performance.now();
+  const since = () => (performance.now() - t0) / 1000;
   const watch = setInterval(() => {
-    if (firstResultMs !== null || !fs.existsSync(out)) return;
+    if (phases.firstResult !== null || !fs.existsSync(out)) return;
     const line = fs.readFileSync(out, 'utf8').split('\n').find((l) => l.includes('"record":"case"'));
     if (!line) return;
-    firstResultMs = performance.now() - t0;
+    phases.firstResult = since();
     caseMs = (JSON.parse(line) as { durationMs: number }).durationMs;
-  }, 50);
+  }, 20);
   try {
+    // The guest command as the VM runner starts it: this node and daxpin, from the host's
+    // root, with the same page cache warm-up list.
     const r = await bootGuest({
       kernel,
       initramfs,
       accel,
-      guestCommand: [process.execPath, CLI, 'run', '--device', '/dev/pmem0', '--config', BOOT_CONFIG, '--cases', BOOT_CASE, '--out', out],
+      guestCommand: [process.execPath, CLI, 'run', '--device', GUEST_DEVICE, '--config', BOOT_CONFIG, '--cases', BOOT_CASE, '--out', out],
+      prefetch: guestPrefetch(process.execPath, ROOT),
+      cwd: ROOT,
       resultsDir,
       timeoutMs: 10 * 60_000,
       idleTimeoutMs: 180_000,
+      onConsoleLine: (line) => {
+        const at = since();
+        const stamp = KERNEL_STAMP.exec(line);
+        if (phases.kernel === null && stamp) phases.kernel = Math.max(0, at - Number(stamp[1]));
+        const phase = GUEST_AT.exec(line)?.[1];
+        if (phase === 'init' || phase === 'root' || phase === 'modules') phases[phase] ??= at;
+        if (line.startsWith(GUEST_MARKERS.commandStart)) phases.command ??= at;
+        if (/^daxpin: config \S+: (DAX|not set up)/.test(line)) phases.config ??= at;
+      },
     });
     const problem = r.panicked ? 'panic' : r.timedOut ? 'timed out' : r.wedged ? 'wedged' : r.setupError ? `guest set-up: ${r.setupError}` : r.exitCode !== 0 ? `guest command exit ${r.exitCode}: ${r.consoleTail.slice(-3).join(' | ')}` : null;
-    return { accel, commandStartMs: r.commandStartMs, firstResultMs, caseMs, totalMs: r.durationMs, exitCode: r.exitCode, problem };
+    return { accel, ...phases, caseMs, totalMs: r.durationMs, exitCode: r.exitCode, problem };
   } finally {
     clearInterval(watch);
     fs.rmSync(resultsDir, { recursive: true, force: true });
@@ -77,12 +109,18 @@ export async function boot(kernelSpecs: string[], reps: number): Promise<BenchRe
       for (let i = 0; i < reps; i++) {
         process.stderr.write(`bench boot: ${kernel.release} ${accel} #${i + 1} ...\n`);
         const s = await bootOnce(kernel, initramfs, accel);
-        if (accel === 'tcg' && s.firstResultMs !== null) tcgFirst.push(s.firstResultMs);
+        if (accel === 'tcg' && s.firstResult !== null) tcgFirst.push(s.firstResult * 1000);
+        const r2 = (x: number | null) => (x === null ? null : round(x, 2));
         rows.push({
           kernel: kernel.release,
           accel,
-          commandStartS: s.commandStartMs === null ? null : round(s.commandStartMs / 1000, 2),
-          firstResultS: s.firstResultMs === null ? null : round(s.firstResultMs / 1000, 2),
+          kernelS: r2(s.kernel),
+          initS: r2(s.init),
+          rootS: r2(s.root),
+          modulesS: r2(s.modules),
+          commandS: r2(s.command),
+          configS: r2(s.config),
+          firstResultS: r2(s.firstResult),
           caseS: s.caseMs === null ? null : round(s.caseMs / 1000, 2),
           totalS: round(s.totalMs / 1000, 2),
           problem: s.problem ?? '',
@@ -97,7 +135,7 @@ export async function boot(kernelSpecs: string[], reps: number): Promise<BenchRe
     rows,
     targets: [{ what: 'boot to first result under TCG', target: `<= ${BOOT_TARGET_MS / 1000} s`, measured: Number.isFinite(worst) ? `${round(worst / 1000, 2)} s (worst)` : 'no result', met: Number.isFinite(worst) ? worst <= BOOT_TARGET_MS : false }],
     notes: [
-      'commandStartS: qemu start → guest command start; firstResultS: qemu start → first case record in the share (node start, mkfs, mount, ballast, worker start and the case included); caseS: the case alone',
+      'seconds from qemu start: kernelS the kernel clock starts (firmware, kernel load), initS /init runs, rootS 9p root and binds mounted, modulesS boot-time modules loaded, commandS guest command starts, configS first config formatted/mounted/DAX-checked (node start and CLI load included), firstResultS first case record in the share; caseS: the case alone (worker and FUSE peer start included)',
       `guest command: daxpin run --device /dev/pmem0 --config ${BOOT_CONFIG} --cases ${BOOT_CASE} (default hold), as the VM runner starts it`,
     ],
   };

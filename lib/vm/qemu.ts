@@ -10,6 +10,7 @@ import { cacheRoot, ensureDir, exists } from './cache';
 import { VmError } from './errors';
 import { GUEST_BOOT_DIR, GUEST_MARKERS } from './initramfs';
 import { Kernel } from './kernels';
+import { pvhImage } from './vmlinux';
 
 export type Accel = 'auto' | 'tcg' | 'kvm';
 
@@ -28,6 +29,11 @@ export interface BootOptions {
   guestCommand: string[];
   /** Host directories under /tmp or /run the guest must see (its init mounts those afresh). */
   keepPaths?: string[];
+  /**
+   * Host files the guest command reads first (its executable, its modules): the init reads
+   * them into the page cache in the background while it loads kernel modules. Best effort.
+   */
+  prefetch?: string[];
   /** Environment of the guest command, on top of PATH, HOME, LANG and DAXPIN_RESULTS. */
   env?: Record<string, string>;
   /** Working directory of the guest command. Default: this process's cwd (the same path exists in the guest). */
@@ -87,6 +93,31 @@ export function memoryLayout(memMb: number, pmemMb: number): { totalMb: number; 
   return { totalMb: memMb + pmemMb, lowMb, memmap: `memmap=${pmemMb}M!4G` };
 }
 
+/**
+ * qboot (qemu's minimal firmware) instead of SeaBIOS when installed: it goes straight to
+ * the kernel, 0.1 s sooner under TCG. It boots both a PVH vmlinux and a bzImage.
+ */
+export const QBOOT = '/usr/share/qemu/qboot.rom';
+
+/**
+ * Kernel command line parameters of every boot, besides the console and the pmem region.
+ * Each saves boot time without touching what daxpin observes (fs, dax, mm).
+ */
+export const BOOT_PARAMS = [
+  'panic=-1',
+  'loglevel=5',
+  // The crypto self-tests of every algorithm the kernel registers: 0.75 s of TCG at boot
+  // (6.1). daxpin tests no crypto; module signatures are still verified.
+  'cryptomgr.notests',
+  // 6.1's KDF SP800-108 self-test runs whatever cryptomgr.notests says: 0.22 s more.
+  'initcall_blacklist=crypto_kdf108_init',
+];
+
+/** What qemu boots: the PVH vmlinux when the kernel has one (see vmlinux.ts), else the bzImage. */
+export async function bootImage(kernel: Kernel): Promise<string> {
+  return (await pvhImage(kernel).catch(() => null)) ?? kernel.vmlinuz;
+}
+
 /** qemu's option syntax doubles commas inside a value. */
 function optValue(v: string): string {
   return v.replace(/,/g, ',,');
@@ -95,6 +126,10 @@ function optValue(v: string): string {
 /** The qemu command line for a boot. `resultsDir` null: no shares (the KVM probe). */
 export function qemuArgs(o: {
   kernel: Kernel;
+  /** The file given to -kernel; default the kernel's bzImage. */
+  image?: string;
+  /** Firmware for -bios (QBOOT); null or missing: qemu's default (SeaBIOS). */
+  bios?: string | null;
   initramfs: string;
   memMb: number;
   pmemMb: number;
@@ -104,7 +139,7 @@ export function qemuArgs(o: {
   append: string[];
 }): string[] {
   const mem = memoryLayout(o.memMb, o.pmemMb);
-  const cmdline = ['console=ttyS0', mem.memmap, 'panic=-1', 'loglevel=5', ...o.append];
+  const cmdline = ['console=ttyS0', mem.memmap, ...BOOT_PARAMS, ...o.append];
   const args = [
     '-machine',
     `pc,max-ram-below-4g=${mem.lowMb}M`,
@@ -116,8 +151,9 @@ export function qemuArgs(o: {
     String(o.cpus),
     '-m',
     `${mem.totalMb}M`,
+    ...(o.bios ? ['-bios', o.bios] : []),
     '-kernel',
-    o.kernel.vmlinuz,
+    o.image ?? o.kernel.vmlinuz,
     '-initrd',
     o.initramfs,
     '-append',
@@ -295,6 +331,11 @@ async function treeSignature(dir: string): Promise<string> {
   }
 }
 
+/** QBOOT when installed, else null (SeaBIOS). */
+async function firmware(): Promise<string | null> {
+  return (await exists(QBOOT)) ? QBOOT : null;
+}
+
 async function kvmUsable(): Promise<boolean> {
   try {
     await fs.access('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK);
@@ -338,7 +379,7 @@ export async function probeAccel(kernel: Kernel, initramfs: string): Promise<'tc
   let accel: 'tcg' | 'kvm' = 'tcg';
   if (await kvmUsable()) {
     let sawMarker = false;
-    const args = qemuArgs({ kernel, initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
+    const args = qemuArgs({ kernel, image: await bootImage(kernel), bios: await firmware(), initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
     await runQemu({
       args,
       timeoutMs: PROBE_TIMEOUT_MS,
@@ -398,6 +439,9 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const keepCwd = keepInGuest(cwd);
   if (keepCwd && !keep.some((k) => cwd === k || cwd.startsWith(`${k}/`))) keep.push(keepCwd);
   await fs.writeFile(path.join(bootDir, 'keep'), keep.map((p) => `${p}\n`).join(''));
+  // One path a line for xargs: a path with blanks is left out (it is only a warm-up).
+  const prefetch = (o.prefetch ?? []).filter((p) => path.isAbsolute(p) && !/\s/.test(p));
+  await fs.writeFile(path.join(bootDir, 'prefetch'), prefetch.map((p) => `${p}\n`).join(''));
 
   let panicked = false;
   let oopsed = false;
@@ -407,6 +451,8 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const exit = await runQemu({
     args: qemuArgs({
       kernel: o.kernel,
+      image: await bootImage(o.kernel),
+      bios: await firmware(),
       initramfs: o.initramfs,
       memMb: o.memMb ?? 2048,
       pmemMb: o.pmemMb ?? 1024,

@@ -1,13 +1,15 @@
 // The pure parts of the qemu substrate, without apt, qemu or a kernel: reading apt
 // sources, picking kernels from archive records, module load order, the newc writer,
-// the guest memory layout and the guest command script.
+// the guest memory layout, the guest command script and the PVH vmlinux.
 
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { debianMirrors, kernelSourcesList, parseDeb822Sources, parseMadison, parseOneLineSources, parsePackageRecords } from '../../lib/vm/apt';
-import { loadOrder, moduleName, newcArchive } from '../../lib/vm/initramfs';
+import { GUEST_MODULES, guestModuleNames, loadOrder, loadStages, moduleName, newcArchive } from '../../lib/vm/initramfs';
 import { compareVersions, completeKernels, matchesVersionPrefix, pickArchiveKernel } from '../../lib/vm/kernels';
 import { commandScript, memoryLayout, qemuArgs } from '../../lib/vm/qemu';
+import { bzImagePayload, hasPvhNote, payloadFormat } from '../../lib/vm/vmlinux';
+import * as zlib from 'node:zlib';
 
 // Host names are placeholders of the reserved .example domain, never a real mirror.
 const DEB822 = `Types: deb
@@ -125,6 +127,24 @@ t.test('modules load after what they depend on', async (t) => {
   t.same(loadOrder(['9p', 'crc32c_generic', 'xfs', 'builtin_one'], depends), ['9pnet', 'netfs', '9p', 'crc32c_generic', 'libcrc32c', 'xfs']);
 });
 
+t.test('module chains load in parallel after the root stage; shared dependencies move to the root stage', async (t) => {
+  const depends = new Map([
+    ['9p', ['9pnet', 'netfs']],
+    ['9pnet', []],
+    ['netfs', []],
+    ['ext4', ['jbd2', 'crc16']],
+    ['jbd2', []],
+    ['crc16', []],
+    ['xfs', ['libcrc32c', 'crc16']],
+    ['libcrc32c', []],
+    ['nbd', []],
+  ]);
+  const stages = loadStages({ root: ['9p', 'overlay_builtin'], chains: [['ext4', 'netfs'], ['xfs']], onDemand: ['nbd'] }, depends);
+  t.same(stages, { root: ['9pnet', 'netfs', '9p', 'crc16'], chains: [['jbd2', 'ext4'], ['libcrc32c', 'xfs']] });
+  t.same(guestModuleNames(GUEST_MODULES).slice(0, 2), ['virtio_pci', '9pnet_virtio']);
+  t.ok(guestModuleNames(GUEST_MODULES).includes('dm_delay'), 'on-demand modules are in the image');
+});
+
 t.test('newc archives are read back by cpio', async (t) => {
   const archive = newcArchive([
     { path: 'bin', mode: 0o040755 },
@@ -157,10 +177,54 @@ t.test('pmem sits above 4 GiB inside RAM qemu maps there', async (t) => {
   t.ok(args.includes('-no-reboot'));
   t.match(args[args.indexOf('-append') + 1], /memmap=512M!4G panic=-1/);
   t.ok(args.includes('local,path=/results,,odd,mount_tag=results,security_model=none,multidevs=remap'), 'commas in paths are escaped');
+  t.equal(args[args.indexOf('-kernel') + 1], '/k/vmlinuz', 'the bzImage by default');
+  t.notOk(args.includes('-bios'));
+  const pvh = qemuArgs({ kernel: { release: 'r', vmlinuz: '/k/vmlinuz', modulesDir: null, origin: 'test' }, image: '/c/vmlinux.elf', bios: '/q/qboot.rom', initramfs: '/k/initrd', memMb: 2048, pmemMb: 512, cpus: 2, accel: 'tcg', resultsDir: null, append: [] });
+  t.equal(pvh[pvh.indexOf('-kernel') + 1], '/c/vmlinux.elf');
+  t.equal(pvh[pvh.indexOf('-bios') + 1], '/q/qboot.rom');
 });
 
 t.test('the guest command script quotes every word', async (t) => {
   const script = commandScript([process.execPath, '-e', 'console.log("it\'s", process.env.A, process.cwd())'], { A: "x 'y'" }, '/');
   t.match(script, /^#!\/bin\/sh\ncd '\/' \|\| exit 125\nexec env -i /);
   t.equal(execFileSync('sh', ['-c', script], { encoding: 'utf8' }).trim(), "it's x 'y' /");
+});
+
+t.test('a bzImage payload is found, unpacked by its magic, and the PVH note recognised', async (t) => {
+  const payload = zlib.gzipSync(Buffer.from('kernel'));
+  const setupSects = 2;
+  const image = Buffer.alloc((setupSects + 1) * 512 + 100 + payload.length + 4);
+  image[0x1f1] = setupSects;
+  image.write('HdrS', 0x202, 'latin1');
+  image.writeUInt16LE(0x20f, 0x206);
+  image.writeUInt32LE(100, 0x248);
+  image.writeUInt32LE(payload.length + 4, 0x24c);
+  payload.copy(image, (setupSects + 1) * 512 + 100);
+  const found = bzImagePayload(image);
+  t.ok(found && found.equals(payload), 'payload without the appended size');
+  t.equal(payloadFormat(payload), 'gzip');
+  t.equal(payloadFormat(Buffer.from('fd377a585a0000', 'hex')), 'xz');
+  t.equal(payloadFormat(Buffer.from('28b52ffd0488', 'hex')), 'zstd');
+  t.equal(bzImagePayload(Buffer.alloc(1024)), null, 'not a bzImage');
+
+  // An ELF64 with one PT_NOTE holding a "Xen" note of type 18 (XEN_ELFNOTE_PHYS32_ENTRY).
+  const elf = (noteType: number) => {
+    const b = Buffer.alloc(64 + 56 + 24);
+    b.writeUInt32BE(0x7f454c46, 0);
+    b[4] = 2;
+    b.writeBigUInt64LE(64n, 0x20);
+    b.writeUInt16LE(56, 0x36);
+    b.writeUInt16LE(1, 0x38);
+    b.writeUInt32LE(4, 64);
+    b.writeBigUInt64LE(120n, 64 + 8);
+    b.writeBigUInt64LE(24n, 64 + 32);
+    b.writeUInt32LE(4, 120);
+    b.writeUInt32LE(8, 124);
+    b.writeUInt32LE(noteType, 128);
+    b.write('Xen\0', 132, 'latin1');
+    return b;
+  };
+  t.ok(hasPvhNote(elf(18)));
+  t.notOk(hasPvhNote(elf(17)));
+  t.notOk(hasPvhNote(Buffer.from('not an elf at all, not at all, not at all, not at all, not at all')));
 });
