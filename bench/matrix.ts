@@ -1,14 +1,12 @@
 // Whole default matrix time: natively per config (`daxpin run --scratch`), and per
 // kernel in a TCG guest (`daxpin vm`, only with DAXPIN_BENCH_VM=1). Natively each
 // config runs twice: with the default hold (the real time), and with a 1 ms hold
-// (the per-case cost with nothing hidden under the hold). From the native numbers
-// and the TCG slowdown of node start, it estimates a guest run per kernel.
+// (the per-case cost with nothing hidden under the hold).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CONFIGS, casesFor } from '../lib/cases/matrix';
 import { CaseRecord } from '../lib/outcome';
-import { BenchResult, median, requireRoot, round, timeCommand } from './common';
+import { BenchResult, requireRoot, round } from './common';
 import { CliRun, overheadPerCaseMs, readJsonl, runCli, runTimes, RunTimes } from './cli-run';
 
 export const MATRIX_CONFIGS = ['tmpfs', 'ext4', 'xfs'];
@@ -17,16 +15,6 @@ export const TCG_MATRIX_TARGET_S = 360;
 /** Defaults of `daxpin run` (lib/cli.ts); read back from the run record when present. */
 const DEFAULT_SETTLE_MS = 2000;
 const SIGNAL_WAIT_MS = 1000;
-
-/**
- * What the VM engineer measured under TCG on this machine (DESIGN.md §4 and their
- * reports): `node -e 0` in the guest takes 1.6–2 s; boot to the guest command 10–12 s.
- * Override with DAXPIN_BENCH_TCG_NODE_MS / DAXPIN_BENCH_TCG_BOOT_MS.
- */
-export const TCG_GUEST_NODE_MS = Number(process.env.DAXPIN_BENCH_TCG_NODE_MS ?? 1800);
-export const TCG_BOOT_TO_COMMAND_MS = Number(process.env.DAXPIN_BENCH_TCG_BOOT_MS ?? 11_000);
-/** A sensitivity check: TCG usually costs 10–30× for system code; node start sits at the high end. */
-const OPTIMISTIC_SLOWDOWN = 10;
 
 export interface NativeConfigRun {
   config: string;
@@ -97,61 +85,6 @@ export async function matrixNative(configs: string[]): Promise<{ result: BenchRe
         'holdAfterReturnS: hold time spent after the op had already returned (not blocked): what releasing the pin at the op\'s return would save',
       ],
     },
-  };
-}
-
-/** Estimate of the default matrix per kernel under TCG from the native runs. */
-export function tcgEstimate(runs: NativeConfigRun[]): BenchResult {
-  const hostNodeMs = median(timeCommand([process.execPath, '-e', '0'], 7));
-  const k = TCG_GUEST_NODE_MS / hostNodeMs;
-  const casesPerConfig = CONFIGS.map((c) => casesFor(c, 'default').length);
-  const totalCases = casesPerConfig.reduce((a, b) => a + b, 0);
-  const holdMs = runs[0]?.full.holdMs ?? 200;
-  const perCase = (pick: (r: NativeConfigRun) => RunTimes) => {
-    const all = runs.map(pick);
-    const cases = all.reduce((a, t) => a + t.cases, 0);
-    return all.reduce((a, t) => a + overheadPerCaseMs(t, DEFAULT_SETTLE_MS, SIGNAL_WAIT_MS) * t.cases, 0) / cases;
-  };
-  const ovLow = perCase((r) => r.full.times);
-  const ovHigh = perCase((r) => r.quick.times);
-  // Per config outside the cases: mkfs, mount, ballast, probe, fsck, and a fresh worker + FUSE peer (two node starts).
-  const withDevice = runs.filter((r) => r.config !== 'tmpfs');
-  const fixedNative = median((withDevice.length ? withDevice : runs).map((r) => r.full.run.wallMs - r.full.times.casesMs - hostNodeMs));
-  const perConfigFixedMs = k * fixedNative + 2 * TCG_GUEST_NODE_MS;
-  const fixedMs = TCG_BOOT_TO_COMMAND_MS + TCG_GUEST_NODE_MS + CONFIGS.length * perConfigFixedMs;
-  const holdsMs = totalCases * holdMs;
-  const lowMs = fixedMs + holdsMs + totalCases * k * ovLow;
-  const highMs = fixedMs + holdsMs + totalCases * k * ovHigh;
-  const fits = (ov: number) => Math.floor((TCG_MATRIX_TARGET_S * 1000 - fixedMs) / (holdMs + k * ov));
-  const rows = [
-    { what: 'boot to guest command + node start', s: round((TCG_BOOT_TO_COMMAND_MS + TCG_GUEST_NODE_MS) / 1000) },
-    { what: `config set-up/teardown + worker start, × ${CONFIGS.length} configs`, s: round((CONFIGS.length * perConfigFixedMs) / 1000) },
-    { what: `holds: ${totalCases} cases × ${holdMs} ms`, s: round(holdsMs / 1000) },
-    { what: `case overhead, low: ${round(ovLow, 1)} ms native (default hold) × ${round(k, 1)}`, s: round((totalCases * k * ovLow) / 1000) },
-    { what: `case overhead, high: ${round(ovHigh, 1)} ms native (1 ms hold) × ${round(k, 1)}`, s: round((totalCases * k * ovHigh) / 1000) },
-    { what: 'total per kernel, low', s: round(lowMs / 1000) },
-    { what: 'total per kernel, high', s: round(highMs / 1000) },
-    { what: `total per kernel, low, if the slowdown were only ${OPTIMISTIC_SLOWDOWN}×`, s: round((TCG_BOOT_TO_COMMAND_MS + TCG_GUEST_NODE_MS + CONFIGS.length * (OPTIMISTIC_SLOWDOWN * fixedNative + 2 * TCG_GUEST_NODE_MS) + holdsMs + totalCases * OPTIMISTIC_SLOWDOWN * ovLow) / 1000) },
-  ];
-  return {
-    bench: 'matrix.tcg-estimate',
-    summary: {
-      tcgSlowdown: round(k, 1),
-      guestNodeMs: TCG_GUEST_NODE_MS,
-      hostNodeMs: round(hostNodeMs),
-      casesPerKernel: totalCases,
-      estimateLowMin: round(lowMs / 60_000, 1),
-      estimateHighMin: round(highMs / 60_000, 1),
-      holdsAloneMin: round(holdsMs / 60_000, 1),
-      casesThatFitIn6MinLow: fits(ovLow),
-      casesThatFitIn6MinHigh: fits(ovHigh),
-    },
-    rows,
-    targets: [{ what: 'default matrix per kernel under TCG (estimate)', target: `<= ${TCG_MATRIX_TARGET_S / 60} min`, measured: `${round(lowMs / 60_000, 1)}–${round(highMs / 60_000, 1)} min`, met: highMs <= TCG_MATRIX_TARGET_S * 1000 ? true : lowMs > TCG_MATRIX_TARGET_S * 1000 ? false : null }],
-    notes: [
-      `slowdown k = guest node -e 0 (${TCG_GUEST_NODE_MS} ms, reported by the VM engineer; DAXPIN_BENCH_TCG_NODE_MS) / host node -e 0; assumed to hold for the engine's JS and syscalls alike`,
-      'holds, settle and signal waits are wall-clock sleeps: not scaled; DAX-only costs (trace-buffer clear, break-layouts waits, hangs) are not in the native numbers',
-    ],
   };
 }
 

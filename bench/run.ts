@@ -5,7 +5,7 @@
 // DAXPIN_BENCH_VM=1; see bench/README.md.
 import { boot } from './boot';
 import { print, machine } from './common';
-import { MATRIX_CONFIGS, NativeConfigRun, matrixNative, matrixVm, tcgEstimate } from './matrix';
+import { MATRIX_CONFIGS, NativeConfigRun, matrixNative, matrixVm } from './matrix';
 import { overhead, OVERHEAD_CONFIGS } from './overhead';
 import { rss } from './rss';
 
@@ -80,7 +80,6 @@ async function main(): Promise<number> {
     const native = await matrixNative(args.configs ?? MATRIX_CONFIGS);
     matrixRuns = native.runs;
     print(native.result);
-    print(tcgEstimate(native.runs));
     if (VM) print(await matrixVm(kernels));
     else process.stdout.write('  (matrix.vm skipped: set DAXPIN_BENCH_VM=1 to run the default matrix per kernel in a TCG guest)\n');
   }

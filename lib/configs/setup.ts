@@ -118,11 +118,6 @@ function runCommand(file: string, args: string[]): Promise<CommandResult> {
   });
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.length > 0 ? lines[lines.length - 1] : 'no output';
-}
-
 function tail(text: string, lines = 20): string {
   return text.split('\n').slice(-lines).join('\n').trim();
 }

@@ -37,7 +37,7 @@ import {
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
 import { readTaskState } from './tasks';
-import { sleep, within } from './time';
+import { within } from './time';
 
 export interface TimelineOptions {
   dir: string;
