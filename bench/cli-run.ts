@@ -85,7 +85,11 @@ export interface RunTimes {
   cases: number;
   /** Σ durationMs of the case records (the orchestrator's clock, per case). */
   casesMs: number;
-  /** Σ holdMs: time spent holding pins by design. */
+  /**
+   * Σ of the designed wait of each case: the timeline holds until the op returns or
+   * holdMs passes, whichever is first, so min(op.returnedMs, holdMs) (holdMs when the
+   * op never returned).
+   */
   holdsMs: number;
   /** Cases whose op did not return within the settle time (they waited settle + signal wait). */
   hung: number;
@@ -93,11 +97,6 @@ export interface RunTimes {
   blocked: number;
   /** Cases with status other than done. */
   notDone: number;
-  /**
-   * Σ over cases that did not block of (holdMs − op.returnedMs): hold time spent
-   * after the op had already returned (what releasing at the op's return would save).
-   */
-  holdAfterReturnMs: number;
   /** From the run record's start to the first case's start: node, config set-up, worker start. */
   beforeFirstCaseMs: number | null;
 }
@@ -106,18 +105,14 @@ export function runTimes(lines: RunLine[]): RunTimes {
   const cases = lines.filter((l): l is CaseRecord => l.record === 'case');
   const run = lines.find((l) => l.record === 'run');
   const hung = cases.filter((c) => c.op.hung !== null);
-  const holdAfterReturnMs = cases
-    .filter((c) => c.status === 'done' && !c.op.blockedUntilRelease && c.op.hung === null)
-    .reduce((a, c) => a + Math.max(0, c.holdMs - (c.op.returnedMs ?? 0)), 0);
   const firstStart = cases.length ? Math.min(...cases.map((c) => Date.parse(c.startedAt))) : NaN;
   return {
     cases: cases.length,
     casesMs: cases.reduce((a, c) => a + c.durationMs, 0),
-    holdsMs: cases.reduce((a, c) => a + c.holdMs, 0),
+    holdsMs: cases.reduce((a, c) => a + Math.min(c.op.returnedMs ?? c.holdMs, c.holdMs), 0),
     hung: hung.length,
     blocked: cases.filter((c) => c.op.blockedUntilRelease).length,
     notDone: cases.filter((c) => c.status !== 'done').length,
-    holdAfterReturnMs,
     beforeFirstCaseMs: run && Number.isFinite(firstStart) ? firstStart - Date.parse(run.startedAt) : null,
   };
 }

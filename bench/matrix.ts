@@ -64,7 +64,6 @@ export async function matrixNative(configs: string[]): Promise<{ result: BenchRe
       blocked: t.blocked,
       hung: t.hung,
       notDone: t.notDone,
-      holdAfterReturnS: round(t.holdAfterReturnMs / 1000),
       exit: full.run.exitCode,
     };
   });
@@ -81,8 +80,7 @@ export async function matrixNative(configs: string[]): Promise<{ result: BenchRe
       rows,
       notes: [
         'wallS: daxpin run --scratch --config X as a child process, default matrix and hold (node start, mkfs, ballast, fsck included)',
-        'overheadMs = (Σ case durationMs − Σ hold − hung × (settle + signal wait)) / cases; overheadMsHold1: the same with --hold-ms 1, where no work hides under the hold',
-        'holdAfterReturnS: hold time spent after the op had already returned (not blocked): what releasing the pin at the op\'s return would save',
+        'holdsS: Σ min(op returned, hold) (the timeline holds until the op returns or the hold ends); overheadMs = (Σ case durationMs − holds − hung × (settle + signal wait)) / cases; overheadMsHold1: the same with --hold-ms 1, where no work hides under the hold',
       ],
     },
   };

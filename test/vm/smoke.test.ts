@@ -80,6 +80,9 @@ t.test('smoke matrix on two kernels: DAX verified in the guest, every case back'
         const cases = run.cases.filter((x) => x.config === name && x.status === 'done');
         t.equal(cases.length, 24, `${name}: 24 cases done`);
         t.ok(cases.every((x) => x.daxVerified), `${name}: every case file was DAX by statx`);
+        // The PMD observation (a private fs_dax trace instance in the guest) answered.
+        const pmdCases = cases.filter((x) => x.mapping === 'pmd-shared' && x.map.ok);
+        t.ok(pmdCases.length > 0 && pmdCases.every((x) => x.pmd !== null), `${name}: the fs_dax tracepoint answered for every mapped pmd-shared case`, { pmd: pmdCases.map((x) => x.pmd) });
       }
       for (const name of ['ext4', 'xfs', 'tmpfs']) {
         t.equal(configs.get(name)?.daxVerified, false, `${name}: page cache, not DAX`);
