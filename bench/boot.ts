@@ -1,7 +1,7 @@
 // Guest boot to first result: qemu start → the guest's `daxpin run --device /dev/pmem0`
 // has written its first case record to the results share. Under TCG always, and under
-// KVM when probeAccel says KVM boots this kernel here. Boots qemu: run only with
-// `--only boot` or DAXPIN_BENCH_VM=1 (there is one qemu slot on this machine).
+// KVM when probeAccel says KVM boots this kernel here. Boots qemu (one guest
+// at a time); left out with DAXPIN_BENCH_VM=0.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

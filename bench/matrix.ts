@@ -1,5 +1,5 @@
 // Whole default matrix time: natively per config (`daxpin run --scratch`), and per
-// kernel in a TCG guest (`daxpin vm`, only with DAXPIN_BENCH_VM=1). Natively each
+// kernel in a TCG guest (`daxpin vm`; left out with DAXPIN_BENCH_VM=0). Natively each
 // config runs twice: with the default hold (the real time), and with a 1 ms hold
 // (the per-case cost with nothing hidden under the hold).
 import fs from 'node:fs';
@@ -86,7 +86,7 @@ export async function matrixNative(configs: string[]): Promise<{ result: BenchRe
   };
 }
 
-/** `daxpin vm` per kernel under TCG; only with DAXPIN_BENCH_VM=1 (one qemu at a time). */
+/** `daxpin vm` per kernel under TCG, one kernel after the other (one qemu at a time). */
 export async function matrixVm(kernels: string[]): Promise<BenchResult> {
   requireRoot('matrix.vm');
   const rows: BenchResult['rows'] = [];

@@ -1,17 +1,18 @@
 // npm run bench → node dist/bench/run.js [--only NAME[,NAME]] [--reps N] [--hold-ms N]
 //                                        [--canary-kb N] [--config NAME] [--kernel SPEC]
-// Prints a table per benchmark and one `BENCH {json}` line per result. Benchmarks
-// that boot qemu (boot, matrix.vm) run only when named with --only or when
-// DAXPIN_BENCH_VM=1; see bench/README.md.
+// Prints a table per benchmark and one `BENCH {json}` line per result. The ones that
+// boot qemu (boot, matrix.vm; one guest at a time) run too unless DAXPIN_BENCH_VM=0;
+// see bench/README.md.
 import { boot } from './boot';
 import { print, machine } from './common';
 import { MATRIX_CONFIGS, NativeConfigRun, matrixNative, matrixVm } from './matrix';
 import { overhead, OVERHEAD_CONFIGS } from './overhead';
 import { rss } from './rss';
 
-/** Benchmarks that boot qemu run only when asked for: DAXPIN_BENCH_VM=1 (or --only boot). */
-const VM = process.env.DAXPIN_BENCH_VM === '1';
-const DEFAULT_KERNELS = (process.env.DAXPIN_BENCH_KERNELS ?? '6.1').split(/[\s,]+/).filter(Boolean);
+/** Benchmarks that boot qemu (boot, matrix.vm) are left out with DAXPIN_BENCH_VM=0 (a host without qemu, or one whose qemu slot is taken). */
+const VM = process.env.DAXPIN_BENCH_VM !== '0';
+/** An old kernel and the newest: what a nightly comparison spans. */
+const DEFAULT_KERNELS = (process.env.DAXPIN_BENCH_KERNELS ?? '6.1,latest').split(/[\s,]+/).filter(Boolean);
 
 class UsageError extends Error {}
 
@@ -81,11 +82,11 @@ async function main(): Promise<number> {
     matrixRuns = native.runs;
     print(native.result);
     if (VM) print(await matrixVm(kernels));
-    else process.stdout.write('  (matrix.vm skipped: set DAXPIN_BENCH_VM=1 to run the default matrix per kernel in a TCG guest)\n');
+    else process.stdout.write('  (matrix.vm skipped: DAXPIN_BENCH_VM=0)\n');
   }
   if (selected('rss')) print(await rss(matrixRuns));
-  if (args.only?.includes('boot') || (selected('boot') && VM)) print(await boot(kernels, Number(process.env.DAXPIN_BENCH_BOOT_REPS ?? 1)));
-  else if (selected('boot')) process.stdout.write('\n== boot skipped: it boots qemu; run with --only boot or DAXPIN_BENCH_VM=1\n');
+  if (args.only?.includes('boot') || (selected('boot') && VM)) print(await boot(kernels, Number(process.env.DAXPIN_BENCH_BOOT_REPS ?? 3)));
+  else if (selected('boot')) process.stdout.write('\n== boot skipped: DAXPIN_BENCH_VM=0\n');
   return 0;
 }
 

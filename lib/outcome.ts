@@ -152,6 +152,8 @@ export interface EndRecord {
   /** Planned cases that never produced a case record. */
   notRun: string[];
   interrupted: boolean;
+  /** Why the run stopped before its plan was done (VM runner: init failed, no progress, --max-boots). */
+  error?: string;
 }
 
 export type RunLine = RunRecord | CaseRecord | ConfigRecord | EndRecord;

@@ -110,7 +110,7 @@ function runsTable(grid: Grid): string {
       .join(' ');
   const rows = grid.columns.map((c: Column, i) => {
     const { run, end } = c.run;
-    const finished = end === null ? 'no end record (killed?)' : end.interrupted ? 'interrupted' : 'finished';
+    const finished = end === null ? 'no end record (killed?)' : end.interrupted ? 'interrupted' : end.error ? `stopped: ${end.error}` : 'finished';
     return `<tr><td>${esc(c.label)}</td><td>${esc(run.runner)}${run.accel ? `/${esc(run.accel)}` : ''}</td><td>${esc(run.host)}</td><td>${esc(run.startedAt)}</td><td>${esc(finished)}</td><td>${counts(i)}</td></tr>`;
   });
   return `<table class="runs"><thead><tr><th>kernel</th><th>runner</th><th>host</th><th>started</th><th>end</th><th>cases by verdict</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;

@@ -45,7 +45,7 @@ function kernelsSection(grid: Grid): string[] {
     const { run, end } = col.run;
     const cells = grid.rows.map((r) => r.cells[i]).filter((c): c is Cell => c !== null);
     const notRun = cells.filter((c) => c.verdict === 'not-run').length;
-    const finished = end === null ? 'no (killed?)' : end.interrupted ? 'interrupted' : 'yes';
+    const finished = end === null ? 'no (killed?)' : end.interrupted ? 'interrupted' : end.error ? `stopped: ${end.error}` : 'yes';
     const runner = run.accel ? `${run.runner}/${run.accel}` : run.runner;
     out.push(
       `| ${[code(col.label), runner, run.host, code(run.runId), run.startedAt, String(cells.length - notRun), String(notRun), finished].map(mdCell).join(' | ')} |`,

@@ -564,7 +564,15 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
     outcome.recorded = [...recorded];
     outcome.notRun = plannedKeys.filter((k) => !recorded.has(k));
     outcome.wallMs = Date.now() - t0;
-    out.write({ record: 'end', schema: SCHEMA_VERSION, runId: o.runId, finishedAt: new Date().toISOString(), notRun: outcome.notRun, interrupted });
+    out.write({
+      record: 'end',
+      schema: SCHEMA_VERSION,
+      runId: o.runId,
+      finishedAt: new Date().toISOString(),
+      notRun: outcome.notRun,
+      interrupted,
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
     out.close();
   };
   // On Ctrl-C (qemu.ts kills the guest), what the guest wrote so far is copied and the run file ends.

@@ -134,3 +134,12 @@ t.test('kcidb status mapping covers every cell verdict', async (t) => {
     ['FAIL', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'PASS', 'PASS', 'PASS'],
   );
 });
+
+t.test("a kernel the VM runner stopped early says why in the kernels tables", async (t) => {
+  const text = runAText().replace(/"interrupted":false\}/, '"interrupted":false,"error":"gave up after 3 boots (--max-boots)"}');
+  t.match(text, /"error":"gave up/, 'the fixture has the end record this test edits');
+  const stopped = [parseRunText(text, 'a.jsonl')];
+  t.match(renderReport(stopped, 'md'), '| stopped: gave up after 3 boots (--max-boots) |');
+  t.match(renderReport(stopped, 'html'), '<td>stopped: gave up after 3 boots (--max-boots)</td>');
+  t.match(renderReport([runs[0]], 'md'), /\| yes \|/, 'a run that finished its plan says yes');
+});

@@ -232,6 +232,7 @@ t.test('a clean boot: lines copied in order, one run and one end record, readRun
   t.same(run.configs.map((c) => c.config), ['ext4-dax', 'xfs', 'tmpfs']);
   t.same(run.end?.notRun, []);
   t.equal(run.end?.interrupted, false);
+  t.equal(run.end?.error, undefined, 'a clean run has no error');
   const text = fs.readFileSync(r.file, 'utf8').trim().split('\n');
   t.equal(text.filter((l) => JSON.parse(l).record === 'end').length, 1, "the guest's end record is not copied");
   t.equal(JSON.parse(text[0]).record, 'run');
@@ -310,6 +311,7 @@ t.test('a panic on every boot stops at --max-boots; what never ran is notRun', a
   t.match(r.error, /gave up after 3 boots/);
   const run = readRun(r.file);
   t.same(run.end?.notRun, r.notRun);
+  t.equal(run.end?.error, r.error, 'the end record says why the kernel stopped early');
 });
 
 t.test('a guest that dies before its first case stops the kernel with a message', async (t) => {
@@ -324,6 +326,7 @@ t.test('a guest that dies before its first case stops the kernel with a message'
   const run = readRun(r.file);
   t.equal(run.cases.length, 0);
   t.same(run.end?.notRun, PLAN.map((p) => p.key));
+  t.equal(run.end?.error, r.error);
 });
 
 t.test("the guest's daxpin refusing (exit 2) before any case is an error with its message", async (t) => {
