@@ -8,6 +8,7 @@ import { Case } from '../cases/matrix';
 import { CaseRecord, unmeasuredCase } from '../outcome';
 import { register } from '../configs/resources';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
+import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { isDying, readAllTasks, TaskState } from './tasks';
 import { CaseObservation, TimelineOptions } from './timeline';
@@ -162,6 +163,8 @@ export class Orchestrator {
     const gone = w.exited || (await w.next(3000)) !== null || w.exited;
     if (!gone && w.child.pid) this.abandoned.push({ pid: w.child.pid, tasks: readAllTasks(w.child.pid) });
     removeMountDir(w.fuseMount);
+    // A killed worker could not remove its fs_dax trace instance.
+    if (gone) removeStaleTraceInstances();
   }
 
   /**

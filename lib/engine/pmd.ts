@@ -59,6 +59,32 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
+ * Removes the trace instances of daxpin processes that are gone (a worker killed before
+ * it could remove its own). Never mounts tracefs: where it is not mounted, there are none.
+ */
+export function removeStaleTraceInstances(): void {
+  for (const tracefs of TRACEFS_CANDIDATES) {
+    const instances = `${tracefs}/instances`;
+    let names: string[];
+    try {
+      names = fs.readdirSync(instances);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
+      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) {
+        try {
+          fs.rmdirSync(`${instances}/${name}`);
+        } catch {
+          // busy or gone
+        }
+      }
+    }
+  }
+}
+
+/**
  * A private trace instance with only the fs_dax PMD event enabled, read through its
  * trace_pipe. The global buffer, which the person running daxpin may be using, is
  * never touched; reading the pipe consumes events, so nothing is ever cleared (a
@@ -74,11 +100,7 @@ export class DaxPmdTrace {
   static open(tracefs: string): DaxPmdTrace | null {
     const instances = `${tracefs}/instances`;
     if (!fs.existsSync(`${tracefs}/${EVENT}`) || !fs.existsSync(instances)) return null;
-    // Instances of workers that were killed before they could remove theirs.
-    for (const name of fs.readdirSync(instances)) {
-      const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
-      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) DaxPmdTrace.remove(`${instances}/${name}`);
-    }
+    removeStaleTraceInstances();
     const dir = `${instances}/${INSTANCE_PREFIX}${process.pid}`;
     try {
       if (!fs.existsSync(dir)) fs.mkdirSync(dir);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { PMD_SIZE } from '../../lib/cases/matrix';
-import { DaxPmdTrace, pmdMappedKb } from '../../lib/engine/pmd';
+import { DaxPmdTrace, pmdMappedKb, removeStaleTraceInstances } from '../../lib/engine/pmd';
 import { within } from '../../lib/engine/time';
 import { isSystemError, native } from '../../lib/native';
 
@@ -67,5 +67,17 @@ t.test('the fs_dax PMD trace lives in its own instance and leaves the global buf
   trace!.close();
   t.notOk(fs.existsSync(trace!.dir), 'closing removes the instance');
   t.equal(fs.readFileSync(globalEnable, 'utf8'), before, 'the global event switch is as it was');
+  // What the orchestrator does after it killed a worker: only dead processes' instances go.
+  const live = `${TRACEFS}/instances/daxpin-${process.ppid}`;
+  const deadAgain = `${TRACEFS}/instances/daxpin-${spawnSync(process.execPath, ['-e', '0']).pid}`;
+  fs.mkdirSync(live);
+  fs.mkdirSync(deadAgain);
+  try {
+    removeStaleTraceInstances();
+    t.ok(fs.existsSync(live), 'a live process\'s instance stays');
+    t.notOk(fs.existsSync(deadAgain), 'a dead one\'s goes');
+  } finally {
+    fs.rmdirSync(live);
+  }
   t.match(fs.readFileSync(`${TRACEFS}/trace`, 'utf8'), /daxpin-test-marker/, 'the global buffer was not cleared');
 });
