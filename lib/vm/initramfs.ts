@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { cacheRoot, ensureDir, exists, run } from './cache';
+import { cacheRoot, ensureDir, exists, run, storeVersion, versionsOf } from './cache';
 import { reason, VmError } from './errors';
 import { Kernel } from './kernels';
 
@@ -357,21 +357,8 @@ export async function buildInitramfs(kernel: Kernel, options: { modules?: GuestM
     ...stages.chains.filter((c) => c.length > 0).map((c, i) => file(`etc/daxpin/modules.chain${i}`, list(c))),
     ...moduleFiles,
   ];
-  const archive = await gzip(newcArchive(entries), { level: 6 });
-  const tmp = `${out}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, archive);
-  await fs.rename(tmp, out);
-  await removeStaleImages(kernel.release, out);
+  await storeVersion(out, await gzip(newcArchive(entries), { level: 6 }), versionsOf(kernel.release, '\\.cpio\\.gz'));
   return out;
-}
-
-/** Images of this release built from older inputs are never used again. */
-async function removeStaleImages(release: string, current: string): Promise<void> {
-  const stale = new RegExp(`^${release.replace(/[.+]/g, '\\$&')}-[0-9a-f]{16}\\.cpio\\.gz$`);
-  for (const name of await fs.readdir(initramfsDir())) {
-    const full = path.join(initramfsDir(), name);
-    if (stale.test(name) && full !== current) await fs.rm(full, { force: true });
-  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { cacheRoot, ensureDir, exists } from './cache';
+import { cacheRoot, ensureDir, exists, storeVersion, versionsOf } from './cache';
 import { Kernel } from './kernels';
 
 /** Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit PVH entry point qemu jumps to. */
@@ -115,19 +115,7 @@ export async function pvhImage(kernel: Kernel): Promise<string | null> {
     await fs.writeFile(none, `${format ?? 'unknown payload'}: ${elf ? 'no PVH note' : 'not unpacked'}\n`);
     return null;
   }
-  const tmp = `${out}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, elf);
-  await fs.rename(tmp, out);
-  await removeStale(kernel.release, out);
+  // The other versions go: images and "no PVH note" markers built from older inputs.
+  await storeVersion(out, elf, versionsOf(kernel.release, '\\.(elf|none)'));
   return out;
-}
-
-async function removeStale(release: string, current: string): Promise<void> {
-  const prefix = `${release}-`;
-  for (const name of await fs.readdir(vmlinuxDir())) {
-    const full = path.join(vmlinuxDir(), name);
-    if (name.startsWith(prefix) && /^[0-9a-f]{16}\.(elf|none)$/.test(name.slice(prefix.length)) && full !== current) {
-      await fs.rm(full, { force: true });
-    }
-  }
 }

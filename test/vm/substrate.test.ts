@@ -10,6 +10,10 @@ import { compareVersions, completeKernels, matchesVersionPrefix, pickArchiveKern
 import { commandScript, memoryLayout, qemuArgs } from '../../lib/vm/qemu';
 import { bzImagePayload, hasPvhNote, payloadFormat } from '../../lib/vm/vmlinux';
 import * as zlib from 'node:zlib';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { storeVersion, versionsOf } from '../../lib/vm/cache';
 
 // Host names are placeholders of the reserved .example domain, never a real mirror.
 const DEB822 = `Types: deb
@@ -188,6 +192,18 @@ t.test('the guest command script quotes every word', async (t) => {
   const script = commandScript([process.execPath, '-e', 'console.log("it\'s", process.env.A, process.cwd())'], { A: "x 'y'" }, '/');
   t.match(script, /^#!\/bin\/sh\ncd '\/' \|\| exit 125\nexec env -i /);
   t.equal(execFileSync('sh', ['-c', script], { encoding: 'utf8' }).trim(), "it's x 'y' /");
+});
+
+t.test('a cache entry replaces its older versions of the same release only', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-cache-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const versions = versionsOf('6.1.0-50+deb12-amd64', '\\.(elf|none)');
+  const keep = ['6.1.0-50+deb12-amd64-0123456789abcdef.cpio.gz', '6.1.0-50+deb12-amd64x-0123456789abcdef.elf', '6.1.0-5-amd64-0123456789abcdef.elf', 'other'];
+  for (const name of [...keep, '6.1.0-50+deb12-amd64-fedcba9876543210.elf', '6.1.0-50+deb12-amd64-aaaaaaaaaaaaaaaa.none']) fs.writeFileSync(path.join(dir, name), 'old');
+  const file = path.join(dir, '6.1.0-50+deb12-amd64-0123456789abcdef.elf');
+  await storeVersion(file, Buffer.from('new'), versions);
+  t.equal(fs.readFileSync(file, 'utf8'), 'new');
+  t.same(fs.readdirSync(dir).sort(), [...keep, path.basename(file)].sort(), 'older versions gone; other releases, suffixes and files kept; no temp file left');
 });
 
 t.test('a bzImage payload is found, unpacked by its magic, and the PVH note recognised', async (t) => {
