@@ -110,13 +110,23 @@ export function modinfo(elf: Buffer): [string, string][] {
   return [];
 }
 
-/** Whether an ELF executable is statically linked (has no PT_INTERP program header). */
-export function isStaticElf(elf: Buffer): boolean {
+/** The program headers of an ELF64 file (type, file offset, file size), up to the end of the buffer. */
+export function programHeaders(elf: Buffer): Array<{ type: number; offset: number; size: number }> {
   const phoff = Number(elf.readBigUInt64LE(0x20));
   const phentsize = elf.readUInt16LE(0x36);
   const phnum = elf.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (elf.readUInt32LE(phoff + i * phentsize) === 3) return false;
-  return true;
+  const headers: Array<{ type: number; offset: number; size: number }> = [];
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (ph + 56 > elf.length) break;
+    headers.push({ type: elf.readUInt32LE(ph), offset: Number(elf.readBigUInt64LE(ph + 8)), size: Number(elf.readBigUInt64LE(ph + 32)) });
+  }
+  return headers;
+}
+
+/** Whether an ELF executable is statically linked (has no PT_INTERP program header). */
+export function isStaticElf(elf: Buffer): boolean {
+  return !programHeaders(elf).some((h) => h.type === 3);
 }
 
 /**

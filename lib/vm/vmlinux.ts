@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { cacheRoot, ensureDir, exists, storeVersion, versionsOf } from './cache';
+import { programHeaders } from './initramfs';
 import { Kernel } from './kernels';
 
 /** Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit PVH entry point qemu jumps to. */
@@ -44,14 +45,10 @@ export function payloadFormat(payload: Buffer): 'gzip' | 'xz' | 'zstd' | 'lzma' 
 /** Whether an ELF64 executable has the PVH entry note (a PT_NOTE "Xen" note of type 18). */
 export function hasPvhNote(elf: Buffer): boolean {
   if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return false;
-  const phoff = Number(elf.readBigUInt64LE(0x20));
-  const phentsize = elf.readUInt16LE(0x36);
-  const phnum = elf.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    const ph = phoff + i * phentsize;
-    if (ph + 56 > elf.length || elf.readUInt32LE(ph) !== 4 /* PT_NOTE */) continue;
-    let at = Number(elf.readBigUInt64LE(ph + 8));
-    const end = Math.min(at + Number(elf.readBigUInt64LE(ph + 32)), elf.length);
+  for (const ph of programHeaders(elf)) {
+    if (ph.type !== 4 /* PT_NOTE */) continue;
+    let at = ph.offset;
+    const end = Math.min(at + ph.size, elf.length);
     while (at + 12 <= end) {
       const namesz = elf.readUInt32LE(at);
       const descsz = elf.readUInt32LE(at + 4);
