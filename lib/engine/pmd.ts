@@ -49,6 +49,15 @@ export function pmdMappedKb(smaps: string, address: bigint): number | null {
 /** Trace instances this process family makes: `daxpin-<pid>`. */
 const INSTANCE_PREFIX = 'daxpin-';
 
+/** rmdir of an instance; one still being read (busy) or already gone is left be. */
+function removeInstance(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // busy (a reader still has its pipe open) or gone
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -73,13 +82,7 @@ export function removeStaleTraceInstances(): void {
     }
     for (const name of names) {
       const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
-      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) {
-        try {
-          fs.rmdirSync(`${instances}/${name}`);
-        } catch {
-          // busy or gone
-        }
-      }
+      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) removeInstance(`${instances}/${name}`);
     }
   }
 }
@@ -110,16 +113,8 @@ export class DaxPmdTrace {
       process.once('exit', () => trace.close());
       return trace;
     } catch {
-      DaxPmdTrace.remove(dir);
+      removeInstance(dir);
       return null;
-    }
-  }
-
-  private static remove(dir: string): void {
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // busy (a reader still has its pipe open) or gone
     }
   }
 
@@ -146,7 +141,7 @@ export class DaxPmdTrace {
     if (this.fd < 0) return;
     fs.closeSync(this.fd);
     this.fd = -1;
-    DaxPmdTrace.remove(this.dir);
+    removeInstance(this.dir);
   }
 }
 
@@ -175,11 +170,6 @@ export class PmdProbe {
   async begin(mapping: MappingHandle, dax: boolean): Promise<void> {
     if (!dax || !PmdProbe.canHavePmd(mapping)) return;
     this.daxTrace()?.drain();
-  }
-
-  /** Removes the trace instance (also done at process exit). */
-  close(): void {
-    this.trace?.close();
   }
 
   async end(mapping: MappingHandle, ino: number, dax: boolean): Promise<boolean | null> {

@@ -477,8 +477,9 @@ async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseOb
   // Freed extents become allocatable once the transaction that freed them commits.
   // syncfs through a file of the case: the worker keeps nothing open on the filesystem
   // between cases, so it can outlive the config (and the unmount).
+  const dir = path.dirname(files.path);
   const heldFd = files.fd >= 0 ? files.fd : files.peerFd;
-  const fd = heldFd ?? fs.openSync(path.dirname(files.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const fd = heldFd ?? fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     await within(native.startSyncfs(fd).promise, 5000);
   } catch (e) {
@@ -486,7 +487,6 @@ async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseOb
   } finally {
     if (heldFd === null) fs.closeSync(fd);
   }
-  const dir = path.dirname(files.path);
   for (let written = 0; written < opt.canaryBytes; written += CANARY_FILE) {
     const tag = newTag(ORIGINAL);
     const p = path.join(dir, `${path.basename(files.path)}.canary${files.canaries.length}`);
