@@ -320,13 +320,34 @@ t.test('a guest that dies before its first case stops the kernel with a message'
     return { panicked: true, commandStartMs: null };
   });
   const r = await runKernel(options(t, fake.boot));
-  t.equal(fake.boots(), 1, 'no retry without progress');
-  t.match(r.error, /kernel panic \(boot 1\) before the first case: the guest command never started/);
+  t.equal(fake.boots(), 2, 'one fresh boot after a kernel that died in its own boot, no more');
+  t.match(r.error, /kernel panic \(boot 2\) before the first case: the guest command never started \(boot 1 died the same way\)/);
+  t.equal(r.boots.length, 2);
+  t.ok(r.boots.every((b) => b.ended === 'panic' && b.commandStartMs === null), 'both boots recorded as panics before the command');
   t.same(r.notRun, PLAN.map((p) => p.key));
   const run = readRun(r.file);
   t.equal(run.cases.length, 0);
   t.same(run.end?.notRun, PLAN.map((p) => p.key));
   t.equal(run.end?.error, r.error);
+});
+
+t.test('a kernel that dies in its boot once is booted again, and the run completes', async (t) => {
+  const fake = fakeBoot((g, n) => {
+    if (n === 1) {
+      g.console('[    1.272279] Oops: int3: 0000 [#1] SMP NOPTI');
+      g.console('[    1.274449] Kernel panic - not syncing: Fatal exception in interrupt');
+      return { panicked: true, commandStartMs: null };
+    }
+    runAll(g);
+    return {};
+  });
+  const r = await runKernel(options(t, fake.boot));
+  t.equal(fake.boots(), 2);
+  t.equal(r.error, null);
+  t.same(r.notRun, []);
+  t.equal(r.boots[0].ended, 'panic', 'the failed boot stays on record');
+  t.ok(fs.existsSync(r.boots[0].console), 'with its console');
+  t.equal(readRun(r.file).cases.length, PLAN.length);
 });
 
 t.test("the guest's daxpin refusing (exit 2) before any case is an error with its message", async (t) => {
