@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Case, casesFor, findConfig } from '../lib/cases/matrix';
-import { abortFuseConnectionsFor } from '../lib/configs/resources';
+import { abortFuseConnectionsFor } from '../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../lib/configs/setup';
 import { JsonlWriter } from '../lib/engine/jsonl';
 import { CaseTiming, Orchestrator } from '../lib/engine/orchestrator';

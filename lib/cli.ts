@@ -12,9 +12,9 @@ import { JsonlWriter } from './engine/jsonl';
 import { CaseTiming } from './engine/orchestrator';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
-import { register } from './configs/resources';
-import { readMountinfo } from './configs/mountinfo';
-import { invariantViolations, configViolations, outcomeClass } from './report/verdict';
+import { register } from './host/lifecycle';
+import { readMountinfo } from './host/mountinfo';
+import { invariantViolations, configViolations, outcomeClass } from './verdict';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
 
@@ -120,7 +120,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   }
   let stop = false;
   const onSignal = () => {
-    // Finish the case in progress, write the end record, tear down; resources.ts
+    // Finish the case in progress, write the end record, tear down; host/lifecycle.ts
     // handles a second signal and the mounts.
     stop = true;
   };

@@ -5,7 +5,7 @@
 // There is no override.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { devString, readAllMountinfo } from './mountinfo';
+import { devString, readAllMountinfo } from '../host/mountinfo';
 
 export class SafetyError extends Error {
   readonly exitCode = 2;

@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { CONFIGS, Config } from '../cases/matrix';
 import { ConfigRecord } from '../outcome';
 import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
-import { MountEntry, devString, mountOf, readMountinfo } from './mountinfo';
-import { UMOUNT_TIMEOUT_MS, once, register, settled } from './resources';
+import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo';
+import { UMOUNT_TIMEOUT_MS, once, register, settled } from '../host/lifecycle';
 import { checkScratchDevice } from './safety';
 
 export class ConfigError extends Error {

@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Case } from '../cases/matrix';
 import { CaseRecord, unmeasuredCase } from '../outcome';
-import { register } from '../configs/resources';
+import { register } from '../host/lifecycle';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { isDying, readAllTasks, TaskState } from './tasks';
-import { CaseObservation, TimelineOptions } from './timeline';
+import { CaseObservation, TimelineOptions } from './protocol';
 
 export interface CaseTiming {
   holdMs: number;

@@ -1,5 +1,34 @@
 // Messages between the orchestrator and a worker process (Node IPC, JSON).
-import { CaseObservation, TimelineOptions } from './timeline';
+import { OpResult, SyscallResult, Views } from '../outcome';
+
+export interface TimelineOptions {
+  dir: string;
+  holdMs: number;
+  settleMs: number;
+  /** How long to wait for a signalled op before calling it uninterruptible. */
+  signalWaitMs: number;
+  /** Upper bound on canary bytes written after the op (stops earlier at ENOSPC). */
+  canaryBytes: number;
+  /** Whether the test file may be given an extent size hint for PMD alignment. */
+  pmdExtentHint: boolean;
+}
+
+/** What the worker measured; the orchestrator adds run metadata and the kernel log. */
+export interface CaseObservation {
+  daxVerified: boolean;
+  pmd: boolean | null;
+  map: SyscallResult;
+  pin: SyscallResult;
+  op: OpResult;
+  views: Views;
+  sigbus: string[];
+  release: SyscallResult & { ms: number | null };
+  canary: { files: number; bytes: number };
+  /** Set when the worker must not be reused (a thread is stuck in the kernel). */
+  retire: boolean;
+  /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
+  notes: string[];
+}
 
 export interface CaseRequest {
   type: 'case';

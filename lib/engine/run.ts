@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
 import { CaseRecord, ConfigRecord, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
 import { PreparedConfig } from '../configs/setup';
-import { abortFuseConnectionsFor, register } from '../configs/resources';
+import { abortFuseConnectionsFor, register } from '../host/lifecycle';
 import { JsonlWriter } from './jsonl';
 import { CaseTiming, Orchestrator } from './orchestrator';
 

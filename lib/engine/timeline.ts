@@ -18,7 +18,8 @@ import {
   PTE_FILE_PAGES,
 } from '../cases/matrix';
 import { ORIGINAL, Tag, ViewExpectation, WRITTEN, classifyView, makePattern } from '../cases/patterns';
-import { HungState, OpResult, SyscallResult, ViewClass, Views } from '../outcome';
+import { HungState, SyscallResult, ViewClass, Views } from '../outcome';
+import { CaseObservation, TimelineOptions } from './protocol';
 import {
   BlockingCall,
   FALLOC_FL_COLLAPSE_RANGE,
@@ -39,34 +40,7 @@ import { PmdProbe } from './pmd';
 import { readTaskState } from './tasks';
 import { within } from './time';
 
-export interface TimelineOptions {
-  dir: string;
-  holdMs: number;
-  settleMs: number;
-  /** How long to wait for a signalled op before calling it uninterruptible. */
-  signalWaitMs: number;
-  /** Upper bound on canary bytes written after the op (stops earlier at ENOSPC). */
-  canaryBytes: number;
-  /** Whether the test file may be given an extent size hint for PMD alignment. */
-  pmdExtentHint: boolean;
-}
 
-/** What the worker measured; the orchestrator adds run metadata and the kernel log. */
-export interface CaseObservation {
-  daxVerified: boolean;
-  pmd: boolean | null;
-  map: SyscallResult;
-  pin: SyscallResult;
-  op: OpResult;
-  views: Views;
-  sigbus: string[];
-  release: SyscallResult & { ms: number | null };
-  canary: { files: number; bytes: number };
-  /** Set when the worker must not be reused (a thread is stuck in the kernel). */
-  retire: boolean;
-  /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
-  notes: string[];
-}
 
 const OK: SyscallResult = { ok: true, errno: null };
 const NA_VIEWS: Views = { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' };

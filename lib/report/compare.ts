@@ -5,8 +5,8 @@ import type { ConfigRecord } from '../outcome';
 import { buildGrid, reproCommand, summariseRows } from './grid';
 import type { Cell, Grid, Row } from './grid';
 import type { ParsedRun } from './runfile';
-import { configViolations, violationKey } from './verdict';
-import type { Violation } from './verdict';
+import { configViolations, violationKey } from '../verdict';
+import type { Violation } from '../verdict';
 
 export interface CaseChange {
   key: string;

@@ -17,7 +17,7 @@ import { globToRegExp } from '../cases/matrix';
 import { planKey } from '../outcome';
 import { ReportInputError } from './runfile';
 import type { ParsedRun } from './runfile';
-import { outcomeClass } from './verdict';
+import { outcomeClass } from '../verdict';
 
 export interface Expectation {
   kernel: string;

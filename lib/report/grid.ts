@@ -6,8 +6,8 @@ import { planKey } from '../outcome';
 import type { CaseRecord, ConfigRecord } from '../outcome';
 import { notRunKeys } from './runfile';
 import type { ParsedRun } from './runfile';
-import { invariantViolations, outcomeClass, verdictOf } from './verdict';
-import type { Verdict, Violation } from './verdict';
+import { invariantViolations, outcomeClass, verdictOf } from '../verdict';
+import type { Verdict, Violation } from '../verdict';
 
 /** A cell's verdict; 'not-run' is a planned case that never produced a record. */
 export type CellVerdict = Verdict | 'not-run';

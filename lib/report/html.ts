@@ -9,7 +9,7 @@ import type { Deviation } from './expectations';
 import { buildGrid } from './grid';
 import type { Cell, CellVerdict, Column, Grid, Row } from './grid';
 import type { ParsedRun } from './runfile';
-import { configViolations } from './verdict';
+import { configViolations } from '../verdict';
 
 export interface HtmlOptions {
   deviations?: Deviation[];

@@ -15,7 +15,7 @@
 import { cellDetails, detailsText } from './details';
 import { buildGrid, suitesOf } from './grid';
 import type { ParsedRun } from './runfile';
-import { configChecks } from './verdict';
+import { configChecks } from '../verdict';
 
 /** XML 1.0 text: escaped, and without the control characters XML cannot carry (consoles have them). */
 function xmlEscape(text: string): string {

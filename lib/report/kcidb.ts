@@ -18,7 +18,7 @@ import { cellDetails, detailsText } from './details';
 import { buildGrid, suitesOf } from './grid';
 import type { CellVerdict } from './grid';
 import type { ParsedRun } from './runfile';
-import { configChecks } from './verdict';
+import { configChecks } from '../verdict';
 
 export const KCIDB_VERSION = { major: 5, minor: 3 } as const;
 const ORIGIN = 'daxpin';

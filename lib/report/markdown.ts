@@ -8,7 +8,7 @@ import type { Deviation } from './expectations';
 import { buildGrid, reproCommand, summariseRows } from './grid';
 import type { Cell, Grid, Row } from './grid';
 import type { ParsedRun } from './runfile';
-import { configViolations } from './verdict';
+import { configViolations } from '../verdict';
 
 export interface MarkdownOptions {
   /** Deviations from an expectations file, listed after the violations. */

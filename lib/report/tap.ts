@@ -7,7 +7,7 @@
 import { cellDetails } from './details';
 import { buildGrid, suitesOf } from './grid';
 import type { ParsedRun } from './runfile';
-import { configChecks } from './verdict';
+import { configChecks } from '../verdict';
 
 /** A TAP description: '#' would start a directive and '\' escapes it. */
 function description(text: string): string {

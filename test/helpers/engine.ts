@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Case, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_SIZE, PTE_FILE_PAGES, casesFor, findConfig } from '../../lib/cases/matrix';
 import { ORIGINAL, Tag, WRITTEN, classifyView, makePattern } from '../../lib/cases/patterns';
-import { abortFuseConnectionsFor, settled } from '../../lib/configs/resources';
+import { abortFuseConnectionsFor, settled } from '../../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../../lib/configs/setup';
 import { CaseTiming, Orchestrator } from '../../lib/engine/orchestrator';
 import { newRunId } from '../../lib/engine/run';

@@ -2,8 +2,8 @@
 // processes; and the cleanup a SIGKILLed run cannot do for itself.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { readMountinfo } from '../../lib/configs/mountinfo';
-import { abortFuseConnectionsFor, settled } from '../../lib/configs/resources';
+import { readMountinfo } from '../../lib/host/mountinfo';
+import { abortFuseConnectionsFor, settled } from '../../lib/host/lifecycle';
 import { MNT_DETACH, native } from '../../lib/native';
 
 export interface Leftovers {

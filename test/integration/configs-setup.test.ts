@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { Test } from 'tap';
 import { CONFIGS, Config } from '../../lib/cases/matrix';
-import { registered } from '../../lib/configs/resources';
+import { registered } from '../../lib/host/lifecycle';
 import { SafetyError } from '../../lib/configs/safety';
 import { BALLAST_RESERVE_MB, ConfigError, PreparedConfig, TMPFS_SIZE_MB, prepareExistingDir, prepareOnDevice, prepareScratch } from '../../lib/configs/setup';
 import { native } from '../../lib/native';

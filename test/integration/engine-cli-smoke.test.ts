@@ -7,7 +7,7 @@ import t from 'tap';
 import { CONFIGS, casesFor } from '../../lib/cases/matrix';
 import { planKey } from '../../lib/outcome';
 import { notRunKeys, readRun } from '../../lib/report/runfile';
-import { configViolations, invariantViolations } from '../../lib/report/verdict';
+import { configViolations, invariantViolations } from '../../lib/verdict';
 import { runCli, testDir } from '../helpers/cli';
 import { NOTHING_LEFT, leftovers } from '../helpers/machine';
 

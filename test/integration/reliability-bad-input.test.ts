@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { CliResult, runCli } from '../helpers/cli';
-import { devString } from '../../lib/configs/mountinfo';
+import { devString } from '../../lib/host/mountinfo';
 import { runAText } from '../fixtures/runs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-badinput-'));

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import t, { Test } from 'tap';
 import { CaseRecord } from '../../lib/outcome';
 import { readRun } from '../../lib/report/runfile';
-import { invariantViolations, outcomeClass } from '../../lib/report/verdict';
+import { invariantViolations, outcomeClass } from '../../lib/verdict';
 import { isDying } from '../../lib/engine/tasks';
 import { CliChild, inflightKey, jsonlLines, startCli, waitFor, sleep } from '../helpers/cli';
 import { NOTHING_LEFT, cleanUpAfterKill, leftovers, mountsUnder, workerOf } from '../helpers/machine';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readRun } from '../../lib/report/runfile';
 import { compareRuns } from '../../lib/report/compare';
 import { compareCommand, reportCommand } from '../../lib/report/commands';
-import { outcomeClass } from '../../lib/report/verdict';
+import { outcomeClass } from '../../lib/verdict';
 
 const cli = path.join(__dirname, '..', '..', 'lib', 'cli.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-compare-'));

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { Test } from 'tap';
-import { readMountinfo } from '../../lib/configs/mountinfo';
+import { readMountinfo } from '../../lib/host/mountinfo';
 import { SafetyError, checkScratchDevice } from '../../lib/configs/safety';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' }).trim();

@@ -3,7 +3,7 @@
 // violations (what must never happen, on any kernel). Both are pure functions of
 // what the worker measured; nothing here looks at a table of expectations.
 
-import type { CaseRecord, ConfigRecord, KernelLogLine, Views } from '../outcome';
+import type { CaseRecord, ConfigRecord, KernelLogLine, Views } from './outcome';
 
 /**
  * The outcome class of a case, e.g. `waited`, `pin-refused:EOPNOTSUPP`,

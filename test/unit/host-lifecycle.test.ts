@@ -1,8 +1,8 @@
 // The teardown registry: reverse order, each action once, failures collected and
 // never thrown; mountinfo parsing that the safety checks rely on.
 import t from 'tap';
-import { devString, parseMountinfo } from '../../lib/configs/mountinfo';
-import { once, register, registered, teardownAll } from '../../lib/configs/resources';
+import { devString, parseMountinfo } from '../../lib/host/mountinfo';
+import { once, register, registered, teardownAll } from '../../lib/host/lifecycle';
 
 t.test('actions run newest first, each once; unregister removes without running', async (t) => {
   const ran: string[] = [];

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, outcomeClass, verdictOf } from '../../lib/report/verdict';
+import { classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, outcomeClass, verdictOf } from '../../lib/verdict';
 import { caseRecord } from '../fixtures/runs';
 
 const WAITED = { returnedMs: 503, blockedUntilRelease: true, afterReleaseMs: 3 };
