@@ -112,7 +112,7 @@ export interface CanaryFacts {
 }
 
 export interface Views {
-  /** The pinned range read through the mapping (or, when unmapped, a fresh mapping) after release. */
+  /** The pinned range read through the mapping after release; n/a when the mapping was unmapped before the op. */
   buffer: ViewClass;
   /** The bytes drained from the vmsplice pipe after the op. */
   pipe: ViewClass;
