@@ -15,6 +15,7 @@ import { checkScratchDevice } from './configs/safety';
 import { register } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './verdict';
+import { RUN_DEFAULTS } from './run-options';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
 
@@ -126,7 +127,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
+  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: RUN_DEFAULTS.signalWaitMs, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
   const tty = process.stderr.isTTY;
   const summary = await runMatrix({
     sources,
@@ -247,7 +248,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `daxpin: ${s.slice(7)}` : s) });
 
-  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default('default');
+  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default(RUN_DEFAULTS.matrix);
   const casesOption = () => new Option('--cases <glob>', 'only cases whose id (or config/id) matches; repeatable, comma-separated').argParser(collect);
   const configOption = () => new Option('--config <name>', `config(s): ${CONFIGS.map((c) => c.name).join(', ')}`).argParser(collect);
 
@@ -260,15 +261,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
-    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
-    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
+    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(RUN_DEFAULTS.holdMs))
+    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(RUN_DEFAULTS.settleMs))
+    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(RUN_DEFAULTS.canaryKb))
     .option('--out <file>', 'JSONL output (appended)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
-    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000)).default(60_000).hideHelp())
+    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000)).default(RUN_DEFAULTS.caseBudgetMs).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         const { vmCommand } = await import('./vm/runner');
@@ -317,8 +318,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
-    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(RUN_DEFAULTS.holdMs))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(RUN_DEFAULTS.settleMs))
     .option('--out-dir <dir>', 'where per-kernel JSONL goes')
     .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384)))
     .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))

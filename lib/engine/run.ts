@@ -3,7 +3,8 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, planKey } from '../outcome';
+import { configRecord, endRecord, runRecord } from '../record';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
 import { JsonlWriter } from './jsonl';
@@ -67,18 +68,9 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const planned = plan(o.sources, o.matrix, o.globs).map((p) => ({ ...p, cases: p.cases.filter((c) => !o.skip?.has(planKey(c.config.name, c.id))) }));
   const plannedKeys = planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id)));
   if (o.writeRunRecord !== false) {
-    const run: RunRecord = {
-      record: 'run',
-      schema: SCHEMA_VERSION,
-      ...identity,
-      startedAt: new Date().toISOString(),
-      argv: o.argv,
-      holdMs: o.timing.holdMs,
-      settleMs: o.timing.settleMs,
-      planned: plannedKeys,
-      runner: o.runner,
-    };
-    o.out.write(run);
+    o.out.write(
+      runRecord({ ...identity, argv: o.argv, holdMs: o.timing.holdMs, settleMs: o.timing.settleMs, planned: plannedKeys, runner: o.runner }),
+    );
   }
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], notRun: [], interrupted: false, wallMs: 0 };
@@ -95,7 +87,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     summary.notRun = plannedKeys.filter((k) => !done.has(k));
     summary.interrupted = interrupted;
     summary.wallMs = Math.round(performance.now() - t0);
-    o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted });
+    o.out.write(endRecord(runId, summary.notRun, interrupted));
   };
   // Registered first, so on a fatal signal it runs last: after the worker is gone
   // and the filesystems are unmounted, every result so far is already on disk.
@@ -152,25 +144,4 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     unregisterEnd();
   }
   return summary;
-}
-
-function configRecord(
-  id: { runId: string; kernel: string },
-  config: Config,
-  p: PreparedConfig | null,
-  extra: { fsck?: ConfigRecord['fsck']; error?: string },
-): ConfigRecord {
-  return {
-    record: 'config',
-    schema: SCHEMA_VERSION,
-    runId: id.runId,
-    kernel: id.kernel,
-    config: config.name,
-    fsType: p?.fsType ?? config.fsType,
-    daxVerified: p?.daxVerified ?? false,
-    device: p?.device ?? null,
-    mountOptions: p?.mountOptions ?? '',
-    fsck: extra.fsck ?? null,
-    ...(extra.error ? { error: extra.error } : {}),
-  };
 }

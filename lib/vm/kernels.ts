@@ -10,11 +10,14 @@
 //     a kernel build tree (`arch/x86/boot/bzImage`, modules optional).
 // Packages are unpacked once into `~/.cache/daxpin/kernels/<release>/`.
 
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArchivePackage, downloadPackage, KERNEL_SUITES, kernelPackages } from './apt';
-import { cacheRoot, ensureDir, exists, run } from './cache';
-import { reason, VmError } from './errors';
+import { cacheRoot, ensureDir, exists } from './cache';
+import { runToolOk } from '../host/tool';
+import { DaxpinError, reason } from '../errors';
+import { compareVersions } from '../versions';
 
 export interface Kernel {
   /** What `uname -r` says in the guest. */
@@ -48,17 +51,6 @@ export interface KernelListing {
 /** `6.1.176-1~bpo12+1` → `6.1.176`. */
 export function upstreamVersion(debianVersion: string): string {
   return debianVersion.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
-}
-
-/** Numeric comparison of dotted versions (`6.12.9` < `6.12.10`). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.+~-]/).map((x) => parseInt(x, 10));
-  const pb = b.split(/[.+~-]/).map((x) => parseInt(x, 10));
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (Number.isNaN(pa[i]) ? -1 : pa[i] ?? -1) - (Number.isNaN(pb[i]) ? -1 : pb[i] ?? -1);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** Whether `prefix` names `upstream` by whole components: `6.1` matches `6.1.176`, not `6.12.3`. */
@@ -174,11 +166,11 @@ export async function bzImageRelease(vmlinuz: string): Promise<string> {
     const header = Buffer.alloc(0x8000);
     await fh.read(header, 0, header.length, 0);
     if (header.toString('latin1', 0x202, 0x206) !== 'HdrS') {
-      throw new VmError('EBADKERNEL', `${vmlinuz} is not a bzImage`);
+      throw new DaxpinError('EBADKERNEL', `${vmlinuz} is not a bzImage`);
     }
     const at = header.readUInt16LE(0x20e) + 0x200;
     const release = header.toString('latin1', at, header.indexOf(0, at)).split(' ')[0];
-    if (!release) throw new VmError('EBADKERNEL', `${vmlinuz} has no version string`);
+    if (!release) throw new DaxpinError('EBADKERNEL', `${vmlinuz} has no version string`);
     return release;
   } finally {
     await fh.close();
@@ -203,7 +195,7 @@ export async function locateKernel(root: string): Promise<Omit<Kernel, 'origin'>
       break;
     }
   }
-  if (!vmlinuz) throw new VmError('EBADKERNEL', `no kernel image (vmlinuz, bzImage) under ${root}`);
+  if (!vmlinuz) throw new DaxpinError('EBADKERNEL', `no kernel image (vmlinuz, bzImage) under ${root}`);
   const release = await bzImageRelease(vmlinuz);
   let modulesDir: string | null = null;
   for (const dir of ['lib/modules', 'usr/lib/modules']) {
@@ -220,14 +212,14 @@ async function unpackDebs(debs: string[], origin: string): Promise<Kernel> {
   try {
     for (const deb of debs) {
       try {
-        await run('dpkg-deb', ['-x', deb, staging]);
+        await runToolOk('dpkg-deb', ['-x', deb, staging]);
       } catch (err) {
-        throw new VmError('EBADKERNEL', `cannot unpack ${deb}: ${reason(err)}`);
+        throw new DaxpinError('EBADKERNEL', `cannot unpack ${deb}: ${reason(err)}`);
       }
     }
     const found = await locateKernel(staging);
     if (found.modulesDir === null) {
-      throw new VmError('EBADKERNEL', `${debs.join(' + ')} has no modules for ${found.release} (pass the linux-modules .deb too)`);
+      throw new DaxpinError('EBADKERNEL', `${debs.join(' + ')} has no modules for ${found.release} (pass the linux-modules .deb too)`);
     }
     const manifest: Manifest = {
       release: found.release,
@@ -266,18 +258,18 @@ function pickCached(spec: string, cached: Kernel[]): Kernel | null {
 export async function resolveKernel(spec: string, options: { log?: (line: string) => void } = {}): Promise<Kernel> {
   if (spec.endsWith('.deb') || spec.includes('.deb,')) {
     const debs = spec.split(',').map((d) => path.resolve(d));
-    for (const deb of debs) if (!(await exists(deb))) throw new VmError('ENOKERNEL', `no such kernel package: ${deb}`);
+    for (const deb of debs) if (!(await exists(deb))) throw new DaxpinError('ENOKERNEL', `no such kernel package: ${deb}`);
     // Debian names its .debs by package and version, so the names identify the kernel.
     const origin = debs.map((d) => path.basename(d)).join(' + ');
     return (await cachedKernels()).find((k) => k.origin === origin) ?? unpackDebs(debs, origin);
   }
   if (spec.includes('/') || (await isDirectory(spec))) {
     const dir = path.resolve(spec);
-    if (!(await isDirectory(dir))) throw new VmError('ENOKERNEL', `no such kernel directory: ${dir}`);
+    if (!(await isDirectory(dir))) throw new DaxpinError('ENOKERNEL', `no such kernel directory: ${dir}`);
     return (await readManifest(dir)) ?? { ...(await locateKernel(dir)), origin: dir };
   }
   if (spec !== 'latest' && !/^\d+(\.\d+)*$/.test(spec) && !/^\d+\.\d+.*-amd64$/.test(spec)) {
-    throw new VmError('ENOKERNEL', `"${spec}" is not a kernel spec (a version like 6.12, latest, a .deb or a directory)`);
+    throw new DaxpinError('ENOKERNEL', `"${spec}" is not a kernel spec (a version like 6.12, latest, a .deb or a directory)`);
   }
   let available: ArchiveKernel[];
   try {
@@ -295,7 +287,7 @@ export async function resolveKernel(spec: string, options: { log?: (line: string
   // A release the archive has dropped since it was fetched still boots from the cache.
   const unpacked = (await cachedKernels()).find((k) => k.release === spec);
   if (unpacked) return unpacked;
-  throw new VmError('ENOKERNEL', await noMatchMessage(spec));
+  throw new DaxpinError('ENOKERNEL', await noMatchMessage(spec));
 }
 
 /** Says why a version has no kernel: the archive may carry its image but no longer its modules. */
@@ -313,6 +305,50 @@ async function noMatchMessage(spec: string): Promise<string> {
 async function isDirectory(p: string): Promise<boolean> {
   try {
     return (await fs.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export type KernelSpecKind = 'latest' | 'version' | 'release' | 'deb' | 'dir';
+
+/**
+ * Checks the form of kernel specs without fetching anything: `latest`, a version
+ * prefix (`6.1`, `6.12.9`), an exact Debian release (`6.1.0-50-amd64`), existing .deb
+ * file(s) (comma-separated for split packages) or an existing directory. Duplicates
+ * are dropped. Throws a DaxpinError naming the first bad one.
+ */
+export function parseKernelSpecs(specs: string[]): { spec: string; kind: KernelSpecKind }[] {
+  const out: { spec: string; kind: KernelSpecKind }[] = [];
+  for (const raw of specs) {
+    const spec = raw.trim();
+    const kind = specKind(spec);
+    if (!out.some((o) => o.spec === spec)) out.push({ spec, kind });
+  }
+  return out;
+}
+
+function specKind(spec: string): KernelSpecKind {
+  if (spec === 'latest') return 'latest';
+  if (/^\d+(\.\d+)*$/.test(spec)) return 'version';
+  if (/^\d+\.\d+\S*-amd64$/.test(spec) && !spec.includes('/')) return 'release';
+  if (spec.endsWith('.deb') || spec.includes('.deb,')) {
+    for (const deb of spec.split(',')) {
+      if (!fsSync.existsSync(deb)) throw new DaxpinError('EUSAGE', `--kernel ${spec}: no such file ${deb}`);
+    }
+    return 'deb';
+  }
+  if (spec !== '' && isDirectorySync(spec)) return 'dir';
+  if (spec.includes('/')) throw new DaxpinError('EUSAGE', `--kernel ${spec}: no such directory`);
+  throw new DaxpinError(
+    'EUSAGE',
+    `"${spec}" is not a kernel spec: give a version (6.1, 6.12, 7.3), latest, a release (6.1.0-50-amd64), .deb file(s) or a kernel directory`,
+  );
+}
+
+function isDirectorySync(p: string): boolean {
+  try {
+    return fsSync.statSync(p).isDirectory();
   } catch {
     return false;
   }
