@@ -314,7 +314,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('vm')
     .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
-    .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
+    .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
@@ -325,6 +325,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
     .option('--no-install', 'refuse instead of installing missing host packages')
     .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
+    .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64)))
     .action(async (o) => {
       checkConfigs(o.config);
       const { vmCommand } = await import('./vm/runner');
@@ -332,14 +333,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('nightly')
+    .description('every kernel series (vm --kernel all), compared with the previous night; writes mail.txt, report.html, kcidb.json; exit 1 on a new finding')
+    .requiredOption('--baseline <dir>', "the previous night's --out-dir (an empty directory the first night)")
+    .option('--out-dir <dir>', 'where tonight goes (default ./daxpin-nightly-<date>)')
+    .addOption(configOption())
+    .addOption(casesOption())
+    .addOption(matrixOption())
+    .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
+    .option('--no-install', 'refuse instead of installing missing host packages')
+    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
+    .addOption(new Option('--jobs <n>', 'guests at once (see vm --jobs)').argParser(intOption('--jobs', 1, 64)))
+    .action(async (o) => {
+      checkConfigs(o.config);
+      const { nightlyCommand } = await import('./nightly');
+      setExit(await nightlyCommand(o));
+    });
+
+  program
     .command('kernels')
-    .description('Debian kernels available in the archive and cached here')
+    .description('Debian kernel series and versions in the archive, and those cached here')
     .action(async () => {
-      const { listKernels } = await import('./vm/kernels');
-      const l = await listKernels();
-      const lines = ['cached:', ...l.cached.map((k) => `  ${k.release}`), 'available:', ...l.available.map((k) => `  ${k.release}`)];
-      if (l.archiveError) lines.push(`archive not reachable: ${l.archiveError}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      const { formatKernelListing, listKernels } = await import('./vm/kernels');
+      process.stdout.write(`${formatKernelListing(await listKernels()).join('\n')}\n`);
       setExit(0);
     });
   return program;

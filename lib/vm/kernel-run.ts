@@ -18,6 +18,7 @@ import { GUEST_DEVICE, GUEST_HOSTNAME } from './guest';
 import { Kernel } from './kernels';
 import { planCases } from './plan';
 import { BootOptions, BootResult } from './qemu';
+import { formatElapsed } from './progress';
 import { LineTailer } from './tail';
 
 /** Console lines attached to a crashed case. */
@@ -49,8 +50,14 @@ export interface KernelRunOptions {
   stallTimeoutMs: number;
   log: (line: string) => void;
   onConsoleLine?: (line: string) => void;
-  /** Each case line the guest recorded (or the host synthesized), as it is written. */
-  onCase?: (c: CaseRecord, done: number, total: number) => void;
+  /** A boot starts. */
+  onBoot?: (boot: number) => void;
+  /**
+   * A case line is written (the guest's, or a crashed one): `line` says it for people,
+   * `remarkable` when it is worth a line of its own (a violation, not done). Without
+   * this hook every case line goes to `log`.
+   */
+  onCase?: (c: CaseRecord, done: number, line: string, remarkable: boolean) => void;
   boot: (o: BootOptions) => Promise<BootResult>;
   /** Host directories under /tmp or /run the guest must be given (see keepInGuest). */
   keepPaths?: string[];
@@ -139,14 +146,6 @@ export function crashedRecord(c: Case, info: CrashInfo): CaseRecord {
     error: info.error,
     console: info.consoleTail.slice(-CONSOLE_EXCERPT_LINES).map(cleanConsoleLine).join('\n'),
   };
-}
-
-export function formatElapsed(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
 /** How the guest names a config being set up in the inflight file: `<config>/`. */
@@ -269,13 +268,12 @@ class KernelRun {
     if (n > 0) this.outcome.violations.push(what);
   }
 
-  private noteCase(c: CaseRecord, key: string, suffix: string): void {
+  private noteCase(c: CaseRecord, key: string, suffix: string, violations: number): void {
     this.recorded.add(key);
     this.skip.add(key);
-    this.o.onCase?.(c, this.recorded.size, this.plannedKeys.length);
-    this.o.log(
-      `daxpin vm: ${this.release} [${this.recorded.size}/${this.plannedKeys.length}] ${c.config} ${c.caseId}: ${suffix} (${formatElapsed(Date.now() - this.t0)})`,
-    );
+    const line = `daxpin vm: ${this.release} [${this.recorded.size}/${this.plannedKeys.length}] ${c.config} ${c.caseId}: ${suffix} (${formatElapsed(Date.now() - this.t0)})`;
+    if (this.o.onCase) this.o.onCase(c, this.recorded.size, line, violations > 0 || c.status !== 'done');
+    else this.o.log(line);
   }
 
   /** Copies the guest's new case and config lines into the run file; returns how many cases and configs not seen before. */
@@ -300,7 +298,7 @@ class KernelRun {
         if (!this.byKey.has(key)) this.say(`guest recorded ${key}, which is not in the plan`);
         const v = invariantViolations(c);
         this.noteViolations(key, v.length);
-        this.noteCase(c, key, `${outcomeClass(c)}${v.length ? ` !! ${v.map((x) => x.kind).join(', ')}` : ''}`);
+        this.noteCase(c, key, `${outcomeClass(c)}${v.length ? ` !! ${v.map((x) => x.kind).join(', ')}` : ''}`, v.length);
       } else if (rec.record === 'config') {
         const c = rec as ConfigRecord;
         this.out.writeLine(line);
@@ -324,6 +322,7 @@ class KernelRun {
     this.tailer = new LineTailer(bootOut);
     const bootConsole = new BootConsole(path.join(this.kernelDir, `boot-${boot}.console.log`));
     this.say(`boot ${boot} (${this.o.accel}), ${this.remaining().length} of ${this.plannedKeys.length} cases to run`);
+    this.o.onBoot?.(boot);
 
     const produced = { boot, stalled: false, cases: 0, configs: false, console: bootConsole, startedAt: Date.now() };
     const abort = new AbortController();
@@ -490,8 +489,9 @@ class KernelRun {
     });
     this.out.writeLine(JSON.stringify(rec));
     if (rec.status === 'crashed') this.outcome.crashed.push(key);
-    this.noteViolations(key, invariantViolations(rec).length);
-    this.noteCase(rec, key, `${rec.status} !! ${what}`);
+    const violations = invariantViolations(rec).length;
+    this.noteViolations(key, violations);
+    this.noteCase(rec, key, `${rec.status} !! ${what}`, violations);
   }
 
   private recordCrashedConfig(name: string, error: string): void {

@@ -4,6 +4,8 @@
 //   - a version prefix resolved against the Debian archive, highest match wins:
 //     `6.1`, `6.12`, `6.18`, `7.3`, `6.1.176`; or an exact release (`6.1.0-50-amd64`);
 //   - `latest`: the highest version the archive has;
+//   - `all`: the newest package of every series (major.minor) the archive has;
+//   - a series glob, `6.12.*`: every package of that series;
 //   - a `.deb` path, or comma-separated .debs of a split kernel: linux-binary +
 //     linux-modules (+ linux-base, whose modules.builtin lets modprobe accept built-ins);
 //   - a directory: a package tree (`boot/vmlinuz-*`, `[usr/]lib/modules/<release>/`) or
@@ -96,6 +98,25 @@ export function completeKernels(packages: ArchivePackage[]): ArchiveKernel[] {
 function compareArchiveKernels(a: ArchiveKernel, b: ArchiveKernel): number {
   const newestSuite = (k: ArchiveKernel) => Math.max(...k.suites.map((s) => KERNEL_SUITES.indexOf(s)));
   return compareVersions(a.upstream, b.upstream) || newestSuite(a) - newestSuite(b);
+}
+
+/** A kernel's series: `6.12.57` (or a release, `6.12.57+deb12-amd64`) → `6.12`. */
+export function kernelSeries(version: string): string {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  return m ? `${m[1]}.${m[2]}` : version;
+}
+
+/**
+ * The archive kernels a spec names, oldest first: `all` the newest of every series,
+ * `6.12.*` every package of 6.12 (one per release), anything else what
+ * pickArchiveKernel picks.
+ */
+export function archiveKernelsFor(spec: string, kernels: ArchiveKernel[]): ArchiveKernel[] {
+  const newestPerRelease = (ks: ArchiveKernel[]) => [...new Map(ks.map((k) => [k.release, k])).values()];
+  if (spec === 'all') return [...new Map(kernels.map((k) => [kernelSeries(k.upstream), k])).values()];
+  if (spec.endsWith('.*')) return newestPerRelease(kernels.filter((k) => kernelSeries(k.upstream) === spec.slice(0, -2)));
+  const one = pickArchiveKernel(spec, kernels);
+  return one ? [one] : [];
 }
 
 /** The archive kernel a version spec names: the highest match, or null. */
@@ -290,6 +311,36 @@ export async function resolveKernel(spec: string, options: { log?: (line: string
   throw new DaxpinError('ENOKERNEL', await noMatchMessage(spec));
 }
 
+/**
+ * Resolves a spec that may name many kernels (`all`, `6.12.*`) to kernels on disk,
+ * fetching what is missing; any other spec is one kernel (resolveKernel). Without the
+ * archive, the cached kernels the spec names stand in.
+ */
+export async function resolveKernels(spec: string, options: { log?: (line: string) => void } = {}): Promise<Kernel[]> {
+  if (spec !== 'all' && !spec.endsWith('.*')) return [await resolveKernel(spec, options)];
+  let available: ArchiveKernel[];
+  try {
+    available = await archiveKernels(options);
+  } catch (err) {
+    const cached = cachedKernelsFor(spec, await cachedKernels());
+    if (cached.length === 0) throw err;
+    options.log?.(`daxpin: ${reason(err)}; using cached kernels ${cached.map((k) => k.release).join(', ')}`);
+    return cached;
+  }
+  const chosen = archiveKernelsFor(spec, available);
+  if (chosen.length === 0) throw new DaxpinError('ENOKERNEL', `no Debian kernel package matches "${spec}"`);
+  const kernels: Kernel[] = [];
+  for (const k of chosen) kernels.push(await fromArchive(k, options.log));
+  return kernels;
+}
+
+/** The cached kernels a many-kernel spec names, for when the archive cannot be asked. */
+function cachedKernelsFor(spec: string, cached: Kernel[]): Kernel[] {
+  const series = (k: Kernel) => kernelSeries(k.release);
+  if (spec === 'all') return [...new Map(cached.map((k) => [series(k), k])).values()];
+  return cached.filter((k) => series(k) === spec.slice(0, -2));
+}
+
 /** Says why a version has no kernel: the archive may carry its image but no longer its modules. */
 async function noMatchMessage(spec: string): Promise<string> {
   const partial = (await kernelPackages())
@@ -310,7 +361,7 @@ async function isDirectory(p: string): Promise<boolean> {
   }
 }
 
-export type KernelSpecKind = 'latest' | 'version' | 'release' | 'deb' | 'dir';
+export type KernelSpecKind = 'latest' | 'all' | 'series' | 'version' | 'release' | 'deb' | 'dir';
 
 /**
  * Checks the form of kernel specs without fetching anything: `latest`, a version
@@ -330,6 +381,8 @@ export function parseKernelSpecs(specs: string[]): { spec: string; kind: KernelS
 
 function specKind(spec: string): KernelSpecKind {
   if (spec === 'latest') return 'latest';
+  if (spec === 'all') return 'all';
+  if (/^\d+\.\d+\.\*$/.test(spec)) return 'series';
   if (/^\d+(\.\d+)*$/.test(spec)) return 'version';
   if (/^\d+\.\d+\S*-amd64$/.test(spec) && !spec.includes('/')) return 'release';
   if (spec.endsWith('.deb') || spec.includes('.deb,')) {
@@ -342,7 +395,7 @@ function specKind(spec: string): KernelSpecKind {
   if (spec.includes('/')) throw new DaxpinError('EUSAGE', `--kernel ${spec}: no such directory`);
   throw new DaxpinError(
     'EUSAGE',
-    `"${spec}" is not a kernel spec: give a version (6.1, 6.12, 7.3), latest, a release (6.1.0-50-amd64), .deb file(s) or a kernel directory`,
+    `"${spec}" is not a kernel spec: give a version (6.1, 6.12, 7.3), latest, all, a series (6.12.*), a release (6.1.0-50-amd64), .deb file(s) or a kernel directory`,
   );
 }
 
@@ -352,4 +405,24 @@ function isDirectorySync(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What `daxpin kernels` prints: each series the archive has, newest first within it
+ * (`--kernel all` boots the first of each line, `--kernel 6.12.*` the whole line), and
+ * what is unpacked in the cache.
+ */
+export function formatKernelListing(l: KernelListing): string[] {
+  const cached = new Set(l.cached.map((k) => k.release));
+  const bySeries = new Map<string, ArchiveKernel[]>();
+  for (const k of l.available) bySeries.set(kernelSeries(k.upstream), [...(bySeries.get(kernelSeries(k.upstream)) ?? []), k]);
+  const lines = [`series (newest first; * cached; --kernel all boots the first of each, --kernel <series>.* all of one):`];
+  for (const [series, ks] of bySeries) {
+    const versions = [...ks].reverse().map((k) => `${k.release}${cached.has(k.release) ? '*' : ''} (${k.version})`);
+    lines.push(`  ${series.padEnd(6)} ${versions.join(', ')}`);
+  }
+  if (l.available.length === 0) lines.push('  (none)');
+  lines.push('cached:', ...l.cached.map((k) => `  ${k.release}`));
+  if (l.archiveError) lines.push(`archive not reachable: ${l.archiveError}`);
+  return lines;
 }

@@ -17,18 +17,21 @@
 // mkfs) continues with the rest, up to --max-boots (kernel-run.ts).
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Config, MatrixName } from '../cases/matrix';
 import { newRunId } from '../engine/run';
 import { DaxpinError, reason } from '../errors';
+import { writeFileSynced } from '../host/durable';
 import { CASE_ALLOWANCE_MS, RUN_DEFAULTS } from '../run-options';
 import { Accel, probeAccel } from './accel';
 import { GUEST_PRIVATE_DIRS, guestPrefetch, hiddenInGuest, keepInGuest } from './guest';
 import { buildInitramfs } from './initramfs';
-import { KernelOutcome, formatElapsed, runKernel } from './kernel-run';
-import { Kernel, parseKernelSpecs, resolveKernel } from './kernels';
+import { KernelOutcome, runKernel } from './kernel-run';
+import { Kernel, parseKernelSpecs, resolveKernels } from './kernels';
 import { PlannedCase, planCases, resolveConfigs } from './plan';
 import { ensureHostPackages } from './provision';
+import { VmProgress, formatElapsed } from './progress';
 import { BootOptions, BootResult, bootGuest } from './qemu';
 
 /** What `daxpin run` with no --dir/--scratch/--device boots: the newest kernel the archive has. */
@@ -38,6 +41,14 @@ export const DEFAULT_PMEM_MB = 1024;
 export const DEFAULT_MEM_MB = 2048;
 /** mkfs.xfs (xfsprogs >= 5.19) refuses filesystems below 300 MB (lib/configs/setup.ts XFS_MIN_MB). */
 const XFS_MIN_PMEM_MB = 300;
+/**
+ * vCPUs a guest gets by default, and so how many guests share the host (`--jobs`):
+ * chosen from the measurement in bench/README.md (1 guest × 2 vCPUs against 2 guests ×
+ * 1 vCPU on the same kernels).
+ */
+export const DEFAULT_GUEST_CPUS = 2;
+/** A guest never gets more: pin and layout op need two CPUs at once, a third buys nothing. */
+const MAX_GUEST_CPUS = 2;
 /** The shortest idle timeout, and the margin on top of a case's longest legitimate silence. */
 const MIN_IDLE_TIMEOUT_MS = 180_000;
 const IDLE_MARGIN_MS = 60_000;
@@ -81,6 +92,10 @@ export interface VmOptions {
   log?: (line: string) => void;
   /** Every console line of every boot (they are also kept in boot-N.console.log). */
   onConsoleLine?: (release: string, line: string) => void;
+  /** Guests at once (each kernel is one guest); default: as many as the host's cores give DEFAULT_GUEST_CPUS each. */
+  jobs?: number;
+  /** The host's cores; default os.availableParallelism(). */
+  hostCores?: number;
   /** The guest boot; tests replace it. */
   boot?: (o: BootOptions) => Promise<BootResult>;
 }
@@ -96,15 +111,40 @@ export function idleTimeoutFor(holdMs: number, settleMs: number): number {
   return Math.max(MIN_IDLE_TIMEOUT_MS, CASE_ALLOWANCE_MS + holdMs + settleMs + IDLE_MARGIN_MS);
 }
 
-function defaultLog(line: string): void {
-  process.stderr.write(`${line}\n`);
+/**
+ * How many guests run at once and with how many vCPUs each: never more vCPUs in all than
+ * the host has cores, never more guests than kernels; spare cores go to the guests.
+ */
+export function guestShape(hostCores: number, kernels: number, jobs?: number): { jobs: number; cpus: number } {
+  const cores = Math.max(1, hostCores);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > cores)) {
+    throw new DaxpinError('EUSAGE', `--jobs must be between 1 and ${cores} (the host's cores; each guest needs a vCPU), got ${jobs}`);
+  }
+  const wanted = jobs ?? Math.max(1, Math.floor(cores / DEFAULT_GUEST_CPUS));
+  const n = Math.max(1, Math.min(wanted, kernels));
+  return { jobs: n, cpus: Math.max(1, Math.min(MAX_GUEST_CPUS, Math.floor(cores / n))) };
+}
+
+/** Runs `work` on every item, at most `jobs` at once; results in the items' order. */
+export async function inParallel<T, R>(items: T[], jobs: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, lane));
+  return results;
 }
 
 /** `daxpin vm` (and `daxpin run` without --dir/--scratch/--device). Never throws for bad input: prints one line, exit 2. */
 export async function vmCommand(opts: VmOptions): Promise<VmResult> {
-  const log = opts.log ?? defaultLog;
+  const progress = new VmProgress(opts.log ? { write: (text: string) => opts.log?.(text.replace(/\n$/, '')) } : process.stderr, !opts.log && process.stderr.isTTY === true);
+  const log = (line: string) => progress.log(line);
   try {
-    return await runVm(checkOptions(opts), opts, log);
+    return await runVm(checkOptions(opts), opts, log, progress);
   } catch (err) {
     if (err instanceof DaxpinError) {
       log(`daxpin: ${err.message}`);
@@ -166,25 +206,27 @@ function guestView(): { cli: string; repoRoot: string; keepPaths: string[] } {
 }
 
 /** Every kernel is resolved (and fetched) before the first boot: a bad spec fails now, not an hour in. */
-async function resolveKernels(specs: string[], log: (line: string) => void): Promise<{ spec: string; kernel: Kernel }[]> {
+async function resolveAll(specs: string[], log: (line: string) => void): Promise<{ spec: string; kernel: Kernel }[]> {
   const kernels: { spec: string; kernel: Kernel }[] = [];
   for (const spec of specs) {
-    const kernel = await resolveKernel(spec, { log });
-    const same = kernels.find((k) => k.kernel.release === kernel.release);
-    if (same) {
-      log(`daxpin vm: --kernel ${spec} is ${kernel.release} again (as --kernel ${same.spec}); booted once`);
-      continue;
+    for (const kernel of await resolveKernels(spec, { log })) {
+      const same = kernels.find((k) => k.kernel.release === kernel.release);
+      if (same) {
+        log(`daxpin vm: --kernel ${spec} is ${kernel.release} again (as --kernel ${same.spec}); booted once`);
+        continue;
+      }
+      kernels.push({ spec, kernel });
     }
-    kernels.push({ spec, kernel });
   }
   return kernels;
 }
 
-async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void): Promise<VmResult> {
+async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void, progress: VmProgress): Promise<VmResult> {
   const view = guestView();
   if (process.getuid?.() !== 0) throw new DaxpinError('EUSAGE', 'daxpin vm needs root (qemu shares / with the guest, and the guest runs as root)');
   await ensureHostPackages({ noInstall: opts.install === false || opts.noInstall === true, log });
-  const kernels = await resolveKernels(p.specs, log);
+  const kernels = await resolveAll(p.specs, log);
+  const shape = guestShape(opts.hostCores ?? os.availableParallelism(), kernels.length, opts.jobs);
 
   const runId = opts.runId ?? newRunId();
   const outDir = path.resolve(opts.outDir ?? `daxpin-vm-${runId}`);
@@ -198,11 +240,11 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void): P
   const idleTimeoutMs = opts.idleTimeoutMs ?? idleTimeoutFor(p.holdMs, p.settleMs);
   const stallTimeoutMs = opts.stallTimeoutMs ?? idleTimeoutMs + STALL_AFTER_IDLE_MS;
   log(
-    `daxpin vm: ${kernels.map((k) => k.kernel.release).join(', ')}: ${p.planned.length} cases each (${p.matrix} matrix; ${p.configs.map((c) => c.name).join(', ')}); results in ${outDir}`,
+    `daxpin vm: ${kernels.map((k) => k.kernel.release).join(', ')}: ${p.planned.length} cases each (${p.matrix} matrix; ${p.configs.map((c) => c.name).join(', ')}); results in ${outDir}` +
+      (kernels.length > 1 ? `; ${shape.jobs} guest(s) at once, ${shape.cpus} vCPU(s) each` : ''),
   );
 
-  const outcomes: KernelOutcome[] = [];
-  for (const { spec, kernel } of kernels) {
+  const outcomes = await inParallel(kernels, shape.jobs, async ({ spec, kernel }): Promise<KernelOutcome> => {
     const t0 = Date.now();
     let initramfs: string;
     let accel: 'tcg' | 'kvm';
@@ -212,14 +254,15 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void): P
     } catch (err) {
       const message = reason(err);
       log(`daxpin vm: ${kernel.release}: ${message}`);
-      outcomes.push(unbootable(spec, kernel, p.planned, message, Date.now() - t0));
-      continue;
+      return unbootable(spec, kernel, p.planned, message, Date.now() - t0);
     }
+    progress.start(kernel.release, p.planned.length);
     const outcome = await runKernel({
       spec,
       kernel,
       initramfs,
       accel,
+      cpus: shape.cpus,
       configs: p.configs,
       matrix: p.matrix,
       cases: opts.cases,
@@ -236,6 +279,8 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void): P
       idleTimeoutMs,
       stallTimeoutMs,
       log,
+      onBoot: (boot) => progress.boot(kernel.release, boot),
+      onCase: (c, done, line, remarkable) => progress.caseDone(kernel.release, c.config, done, line, remarkable),
       onConsoleLine: opts.onConsoleLine ? (line) => opts.onConsoleLine?.(kernel.release, line) : undefined,
       boot: opts.boot ?? bootGuest,
       node: process.execPath,
@@ -243,10 +288,11 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void): P
       prefetch: guestPrefetch(process.execPath, view.repoRoot),
       cwd: view.repoRoot,
       keepPaths: view.keepPaths,
-    });
-    outcomes.push(outcome);
+    }).finally(() => progress.finish(kernel.release));
     logKernelDone(outcome, log);
-  }
+    return outcome;
+  });
+  writeSummary(outDir, outcomes);
   const violations = outcomes.some((k) => k.violations.length > 0);
   const failed = outcomes.some((k) => k.error !== null);
   return { exitCode: violations ? 1 : failed ? 2 : 0, outDir, kernels: outcomes };
@@ -280,4 +326,9 @@ function logKernelDone(outcome: KernelOutcome, log: (line: string) => void): voi
       ` (${outcome.accel}${first}); ${outcome.file}`,
   );
   for (const v of outcome.violations) log(`  VIOLATION ${outcome.release} ${v}`);
+}
+
+/** `vm-summary.json` in the out dir: each kernel's outcome (times, boots, what ran), for scripts and the bench. */
+function writeSummary(outDir: string, outcomes: KernelOutcome[]): void {
+  writeFileSynced(path.join(outDir, 'vm-summary.json'), `${JSON.stringify({ kernels: outcomes }, null, 2)}\n`);
 }
