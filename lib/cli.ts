@@ -311,44 +311,43 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(emit(compareCommand({ base, next, out: o.out })));
     });
 
-  program
-    .command('vm')
-    .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
-    .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
-    .addOption(configOption())
-    .addOption(casesOption())
-    .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(RUN_DEFAULTS.holdMs))
-    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(RUN_DEFAULTS.settleMs))
-    .option('--out-dir <dir>', 'where per-kernel JSONL goes')
-    .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384)))
-    .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
-    .option('--no-install', 'refuse instead of installing missing host packages')
-    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
-    .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64)))
-    .action(async (o) => {
-      checkConfigs(o.config);
-      const { vmCommand } = await import('./vm/runner');
-      setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
-    });
+  /** What `vm` and `nightly` share: the plan and how the guests run. */
+  const guestOptions = (cmd: Command) =>
+    cmd
+      .addOption(configOption())
+      .addOption(casesOption())
+      .addOption(matrixOption())
+      .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(RUN_DEFAULTS.holdMs))
+      .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(RUN_DEFAULTS.settleMs))
+      .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384)))
+      .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
+      .option('--no-install', 'refuse instead of installing missing host packages')
+      .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
+      .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64)));
 
-  program
-    .command('nightly')
-    .description('every kernel series (vm --kernel all), compared with the previous night; writes mail.txt, report.html, kcidb.json; exit 1 on a new finding')
-    .requiredOption('--baseline <dir>', "the previous night's --out-dir (an empty directory the first night)")
-    .option('--out-dir <dir>', 'where tonight goes (default ./daxpin-nightly-<date>)')
-    .addOption(configOption())
-    .addOption(casesOption())
-    .addOption(matrixOption())
-    .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
-    .option('--no-install', 'refuse instead of installing missing host packages')
-    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
-    .addOption(new Option('--jobs <n>', 'guests at once (see vm --jobs)').argParser(intOption('--jobs', 1, 64)))
-    .action(async (o) => {
-      checkConfigs(o.config);
-      const { nightlyCommand } = await import('./nightly');
-      setExit(await nightlyCommand(o));
-    });
+  guestOptions(
+    program
+      .command('vm')
+      .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
+      .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
+      .option('--out-dir <dir>', 'where per-kernel JSONL goes'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { vmCommand } = await import('./vm/runner');
+    setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+  });
+
+  guestOptions(
+    program
+      .command('nightly')
+      .description('every kernel series (vm --kernel all), compared with the previous night; writes mail.txt, report.html, kcidb.json; exit 1 on a new finding')
+      .requiredOption('--baseline <dir>', "the previous night's --out-dir (an empty directory the first night)")
+      .option('--out-dir <dir>', 'where tonight goes (default ./daxpin-nightly-<date>)'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { nightlyCommand } = await import('./nightly');
+    setExit(await nightlyCommand(o));
+  });
 
   program
     .command('kernels')
