@@ -6,6 +6,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { register } from '../host/lifecycle';
 import { ensureDir, exists } from './cache';
 import { DaxpinError } from '../errors';
 import { commandScript, keepInGuest } from './guest';
@@ -172,34 +173,22 @@ export function qemuArgs(o: {
   return args;
 }
 
-// Every qemu this process started and has not seen exit.
-const liveGuests = new Set<ChildProcess>();
-const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function killLiveGuests(): void {
-  for (const child of liveGuests) child.kill('SIGKILL');
-}
-
-function onHostSignal(signal: NodeJS.Signals): void {
-  killLiveGuests();
-  // Ours was the only listener: keep the default meaning of the signal (terminate).
-  for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
+/**
+ * No qemu outlives this process: each is registered with the process lifecycle (killed
+ * on Ctrl-C or SIGTERM, before the run files are closed), and killed at exit.
+ */
 function track(child: ChildProcess): void {
-  if (liveGuests.size === 0) {
-    process.on('exit', killLiveGuests);
-    for (const s of forwardedSignals) process.on(s, onHostSignal);
-  }
-  liveGuests.add(child);
-  child.once('exit', () => {
-    liveGuests.delete(child);
-    if (liveGuests.size === 0) {
-      process.removeListener('exit', killLiveGuests);
-      for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
-    }
-  });
+  const kill = () => {
+    child.kill('SIGKILL');
+  };
+  const unregister = register(`qemu ${child.pid}`, kill);
+  process.on('exit', kill);
+  const untrack = () => {
+    unregister();
+    process.removeListener('exit', kill);
+  };
+  child.once('exit', untrack);
+  child.once('error', untrack);
 }
 
 export interface RunQemuOptions {
