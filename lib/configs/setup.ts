@@ -3,7 +3,6 @@
 // blocks a case frees are reused by the canaries written after it — and a teardown
 // that unmounts, runs fsck and frees what was made. Three sources: a device the user
 // named (mkfs + mount), a scratch loop file or tmpfs, or a directory already mounted.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { ConfigRecord } from '../outcome';
 import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
 import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo';
 import { UMOUNT_TIMEOUT_MS, once, register, settled } from '../host/lifecycle';
+import { runTool } from '../host/tool';
 import { checkScratchDevice } from './safety';
 
 export class ConfigError extends Error {
@@ -113,13 +113,9 @@ interface CommandResult {
   output: string;
 }
 
-function runCommand(file: string, args: string[]): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB }, (err, stdout, stderr) => {
-      const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ exitCode, output: `${stdout}${stderr}`.trim() || (err && typeof err.code !== 'number' ? err.message : '') });
-    });
-  });
+async function runCommand(file: string, args: string[]): Promise<CommandResult> {
+  const r = await runTool(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB });
+  return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}`.trim() || (r.failure ?? '') };
 }
 
 function tail(text: string, lines = 20): string {

@@ -3,8 +3,9 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, SCHEMA_VERSION, planKey } from '../outcome';
 import { readProvenance } from '../host/provenance';
+import { configRecord, endRecord, runRecord } from '../record';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
 import { JsonlWriter } from './jsonl';
@@ -75,21 +76,19 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
   const kernelLog = new KernelLog(kernelLogFrom);
   if (o.writeRunRecord !== false) {
-    const run: RunRecord = {
-      record: 'run',
-      schema: SCHEMA_VERSION,
-      ...identity,
-      startedAt: new Date().toISOString(),
-      argv: o.argv,
-      holdMs: o.timing.holdMs,
-      holdMode: o.timing.holdMode,
-      dwellMs: o.timing.dwellMs,
-      settleMs: o.timing.settleMs,
-      planned: plannedKeys,
-      runner: o.runner,
-      provenance: readProvenance(kernelLogFrom),
-    };
-    o.out.write(run);
+    o.out.write(
+      runRecord({
+        ...identity,
+        argv: o.argv,
+        holdMs: o.timing.holdMs,
+        holdMode: o.timing.holdMode,
+        dwellMs: o.timing.dwellMs,
+        settleMs: o.timing.settleMs,
+        planned: plannedKeys,
+        runner: o.runner,
+        provenance: readProvenance(kernelLogFrom),
+      }),
+    );
   }
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };
@@ -133,7 +132,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     summary.interrupted = interrupted;
     summary.wallMs = Math.round(performance.now() - t0);
     flushKernelLog('run-end', null, null);
-    o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted });
+    o.out.write(endRecord(runId, summary.notRun, interrupted));
   };
   // Registered first, so on a fatal signal it runs last: after the worker is gone
   // and the filesystems are unmounted, every result so far is already on disk.
@@ -198,30 +197,4 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     unregisterEnd();
   }
   return summary;
-}
-
-function configRecord(
-  id: { runId: string; kernel: string },
-  config: Config,
-  p: PreparedConfig | null,
-  extra: { fsck?: ConfigRecord['fsck']; error?: string; cleanupErrors?: string[] },
-): ConfigRecord {
-  return {
-    record: 'config',
-    schema: SCHEMA_VERSION,
-    runId: id.runId,
-    kernel: id.kernel,
-    config: config.name,
-    fsType: p?.fsType ?? config.fsType,
-    daxVerified: p?.daxVerified ?? false,
-    device: p?.device ?? null,
-    mountOptions: p?.mountOptions ?? '',
-    superOptions: p?.superOptions ?? '',
-    mkfs: p?.mkfs ?? null,
-    geometry: p?.geometry ?? null,
-    daxNote: p?.daxNote ?? null,
-    ...(extra.cleanupErrors?.length ? { cleanupErrors: extra.cleanupErrors } : {}),
-    fsck: extra.fsck ?? null,
-    ...(extra.error ? { error: extra.error } : {}),
-  };
 }
