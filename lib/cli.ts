@@ -15,21 +15,21 @@ import { checkScratchDevice } from './configs/safety';
 import { register } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './verdict';
+import { DaxpinError, reason } from './errors';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
 
-export class UsageError extends Error {
-  readonly exitCode = 2;
-}
+/** A usage error: one line on stderr, exit 2. */
+const usage = (message: string) => new DaxpinError('EUSAGE', message);
 
 const MATRICES: MatrixName[] = ['default', 'full', 'smoke'];
 const SCRATCH_CONFIGS = ['ext4', 'xfs', 'tmpfs'];
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number of milliseconds, got "${value}"`);
+    if (!/^\d+$/.test(value)) throw usage(`${name} must be a whole number of milliseconds, got "${value}"`);
     const n = Number(value);
-    if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max) throw usage(`${name} must be between ${min} and ${max}, got ${n}`);
     return n;
   };
 }
@@ -40,13 +40,13 @@ function checkConfigs(names: string[] | undefined): Config[] | undefined {
   if (!names) return undefined;
   return names.map((n) => {
     const c = findConfig(n);
-    if (!c) throw new UsageError(`unknown config "${n}"; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
+    if (!c) throw usage(`unknown config "${n}"; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
     return c;
   });
 }
 
 function requireRoot(): void {
-  if (process.getuid && process.getuid() !== 0) throw new UsageError('daxpin run needs root (it mounts filesystems, pins pages and reads /dev/kmsg)');
+  if (process.getuid && process.getuid() !== 0) throw usage('daxpin run needs root (it mounts filesystems, pins pages and reads /dev/kmsg)');
 }
 
 interface RunCliOptions {
@@ -69,7 +69,7 @@ interface RunCliOptions {
 
 async function runCommand(o: RunCliOptions): Promise<number> {
   const modes = [o.dir !== undefined, !!o.scratch, o.device !== undefined].filter(Boolean).length;
-  if (modes > 1) throw new UsageError('give only one of --dir, --scratch and --device');
+  if (modes > 1) throw usage('give only one of --dir, --scratch and --device');
   const configs = checkConfigs(o.config);
   requireRoot();
   // Loop files, mount points and FUSE mounts live here. Registered before anything is
@@ -93,7 +93,7 @@ function removeWorkDir(dir: string): void {
 async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: string): Promise<number> {
   let sources: ConfigSource[];
   if (o.dir !== undefined) {
-    if (configs && configs.length > 1) throw new UsageError('--dir runs one config; give at most one --config');
+    if (configs && configs.length > 1) throw usage('--dir runs one config; give at most one --config');
     const prepared = await prepareExistingDir(o.dir, configs?.[0]?.name);
     sources = [{ config: prepared.config, prepare: async () => prepared }];
   } else if (o.scratch) {
@@ -105,7 +105,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   }
   const planned = plan(sources, o.matrix, o.cases);
   if (planned.every((p) => p.cases.length === 0)) {
-    throw new UsageError(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
+    throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
   }
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
   const runId = o.runId ?? newRunId();
@@ -116,7 +116,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EROFS' ? `not writable (${code})` : (code ?? String(e));
-    throw new UsageError(`cannot write --out ${outPath}: ${why}`);
+    throw usage(`cannot write --out ${outPath}: ${why}`);
   }
   let stop = false;
   const onSignal = () => {
@@ -218,7 +218,7 @@ function listCommand(o: { config?: string[]; cases?: string[]; matrix: MatrixNam
   const configs = checkConfigs(o.config) ?? CONFIGS;
   const planned = plan(configs.map((config) => ({ config, prepare: () => Promise.reject(new Error('list only')) })), o.matrix, o.cases);
   const rows = planned.flatMap((p) => p.cases.map((c) => ({ config: c.config.name, caseId: c.id, key: planKey(c.config.name, c.id) })));
-  if (rows.length === 0) throw new UsageError(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ')}`);
+  if (rows.length === 0) throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ')}`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return 0;
@@ -353,8 +353,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     const exitCode = (e as { exitCode?: number }).exitCode;
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`${message.startsWith('daxpin:') ? message : `daxpin: ${message}`}\n`);
+    // The one place the `daxpin:` prefix is added.
+    process.stderr.write(`daxpin: ${reason(e)}\n`);
     return exitCode === 2 || exitCode === undefined ? 2 : exitCode;
   }
 }

@@ -8,7 +8,8 @@ import { compareRuns, renderComparison } from './compare';
 import { readExpectations } from './expectations';
 import { REPORT_FORMATS, renderReport } from './render';
 import type { ReportFormat } from './render';
-import { readRun, readRuns, ReportInputError } from './runfile';
+import { inputError, readRun, readRuns } from './runfile';
+import { DaxpinError } from '../errors';
 
 export interface CommandResult {
   /** What goes to stdout; empty when the report was written to --out. */
@@ -45,7 +46,7 @@ const FORMAT_BY_EXTENSION: Record<string, ReportFormat> = {
 function resolveFormat(format: string | undefined, out: string | undefined): ReportFormat {
   if (format !== undefined) {
     if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat;
-    throw new ReportInputError(`unknown --format ${JSON.stringify(format)}; use one of ${REPORT_FORMATS.join(', ')}`);
+    throw inputError(`unknown --format ${JSON.stringify(format)}; use one of ${REPORT_FORMATS.join(', ')}`);
   }
   return (out && FORMAT_BY_EXTENSION[path.extname(out).toLowerCase()]) || 'md';
 }
@@ -56,7 +57,7 @@ function writeOut(out: string, text: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code;
-    throw new ReportInputError(`cannot write ${out}: ${why}`);
+    throw inputError(`cannot write ${out}: ${why}`);
   }
 }
 
@@ -66,7 +67,7 @@ function guarded(body: (messages: string[]) => Omit<CommandResult, 'messages'>):
   try {
     return { ...body(messages), messages };
   } catch (err) {
-    if (err instanceof ReportInputError) return { output: '', exitCode: err.exitCode, messages: [...messages, err.message] };
+    if (err instanceof DaxpinError) return { output: '', exitCode: err.exitCode, messages: [...messages, err.message] };
     throw err;
   }
 }

@@ -4,17 +4,12 @@
 // JSONL is refused with a one-line message.
 
 import * as fs from 'node:fs';
+import { DaxpinError } from '../errors';
 import { SCHEMA_VERSION, planKey } from '../outcome';
 import type { CaseRecord, ConfigRecord, EndRecord, RunLine, RunRecord } from '../outcome';
 
 /** Bad input given to report/compare: the CLI prints the message and exits 2. */
-export class ReportInputError extends Error {
-  readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReportInputError';
-  }
-}
+export const inputError = (message: string) => new DaxpinError('EINPUT', message);
 
 export interface ParsedRun {
   /** The file name as given, for messages. */
@@ -34,15 +29,15 @@ export function readRun(path: string): ParsedRun {
     stat = fs.statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ReportInputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`);
+    throw inputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`);
   }
-  if (stat.isDirectory()) throw new ReportInputError(`${path} is a directory; give the run's .jsonl file`);
-  if (!stat.isFile()) throw new ReportInputError(`${path} is not a regular file; give the run's .jsonl file`);
+  if (stat.isDirectory()) throw inputError(`${path} is a directory; give the run's .jsonl file`);
+  if (!stat.isFile()) throw inputError(`${path} is not a regular file; give the run's .jsonl file`);
   let text: string;
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ReportInputError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw inputError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   return parseRunText(text, path);
 }
@@ -51,7 +46,7 @@ const RECORD_KINDS = ['run', 'case', 'config', 'end'];
 const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
-  if (text.trim() === '') throw new ReportInputError(`${source} is empty; not a daxpin run file`);
+  if (text.trim() === '') throw inputError(`${source} is empty; not a daxpin run file`);
   const lines = text.split('\n');
   const warnings: string[] = [];
   // Only a last line without its newline can be a torn write; a complete line
@@ -74,17 +69,17 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
         warnings.push(`last line of ${source} is incomplete (killed run?); ignored`);
         continue;
       }
-      throw new ReportInputError(`${where} is not JSON; not a daxpin run file, or a corrupt one`);
+      throw inputError(`${where} is not JSON; not a daxpin run file, or a corrupt one`);
     }
     const rec = checkRecord(value, where);
     if (rec.record === 'run') {
-      if (run !== null) throw new ReportInputError(`${where}: a second run record; give each run as its own file`);
+      if (run !== null) throw inputError(`${where}: a second run record; give each run as its own file`);
       run = rec;
       continue;
     }
-    if (run === null) throw new ReportInputError(`${where}: a ${rec.record} record before the run record; not a daxpin run file`);
+    if (run === null) throw inputError(`${where}: a ${rec.record} record before the run record; not a daxpin run file`);
     if (rec.runId !== run.runId) {
-      throw new ReportInputError(`${where}: record of run ${rec.runId} in the file of run ${run.runId}`);
+      throw inputError(`${where}: record of run ${rec.runId} in the file of run ${run.runId}`);
     }
     if (rec.record === 'case') {
       const key = planKey(rec.config, rec.caseId);
@@ -99,7 +94,7 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
       end = rec;
     }
   }
-  if (run === null) throw new ReportInputError(`${source} has no complete run record; not a daxpin run file`);
+  if (run === null) throw inputError(`${source} has no complete run record; not a daxpin run file`);
   return { source, run, cases: [...byKey.values()], configs, end, warnings };
 }
 
@@ -133,22 +128,22 @@ const SHAPES: Record<string, Shape> = {
 
 function checkRecord(value: unknown, where: string): RunLine {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ReportInputError(`${where} is not a JSON object; not a daxpin run file`);
+    throw inputError(`${where} is not a JSON object; not a daxpin run file`);
   }
   const obj = value as Record<string, unknown>;
   if (typeof obj.record !== 'string' || !RECORD_KINDS.includes(obj.record)) {
-    throw new ReportInputError(`${where} has no daxpin "record" field; not a daxpin run file`);
+    throw inputError(`${where} has no daxpin "record" field; not a daxpin run file`);
   }
   if (obj.schema !== SCHEMA_VERSION) {
-    throw new ReportInputError(`${where}: schema version ${JSON.stringify(obj.schema)}, this daxpin reads version ${SCHEMA_VERSION}`);
+    throw inputError(`${where}: schema version ${JSON.stringify(obj.schema)}, this daxpin reads version ${SCHEMA_VERSION}`);
   }
   for (const [field, type] of Object.entries(SHAPES[obj.record])) {
     const v = obj[field];
     const actual = Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v;
-    if (actual !== type) throw new ReportInputError(`${where}: ${obj.record} record without a valid "${field}" (${type} expected)`);
+    if (actual !== type) throw inputError(`${where}: ${obj.record} record without a valid "${field}" (${type} expected)`);
   }
   if (obj.record === 'case' && !CASE_STATUSES.includes(obj.status as string)) {
-    throw new ReportInputError(`${where}: unknown case status ${JSON.stringify(obj.status)}`);
+    throw inputError(`${where}: unknown case status ${JSON.stringify(obj.status)}`);
   }
   return obj as unknown as RunLine;
 }
@@ -161,12 +156,12 @@ export function notRunKeys(parsed: ParsedRun): string[] {
 
 /** Read several runs for one report; the same run given twice is refused. */
 export function readRuns(paths: string[]): ParsedRun[] {
-  if (paths.length === 0) throw new ReportInputError('no run files given');
+  if (paths.length === 0) throw inputError('no run files given');
   const runs = paths.map(readRun);
   const seen = new Map<string, string>();
   for (const r of runs) {
     const other = seen.get(r.run.runId);
-    if (other !== undefined) throw new ReportInputError(`${other} and ${r.source} are the same run (${r.run.runId})`);
+    if (other !== undefined) throw inputError(`${other} and ${r.source} are the same run (${r.run.runId})`);
     seen.set(r.run.runId, r.source);
   }
   return runs;
