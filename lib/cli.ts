@@ -5,14 +5,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig } from './cases/matrix';
+import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig, globToRegExp } from './cases/matrix';
 import { planKey } from './outcome';
-import { ConfigSource, RunSummary, newRunId, plan, runMatrix, Progress } from './engine/run';
-import { JsonlWriter } from './engine/jsonl';
+import { ConfigSource, RunSummary, newRunId, plan, runDoubts, runMatrix, Progress } from './engine/run';
+import { DurableLines, writeFileSynced } from './host/durable';
+import { findLeftovers, removeLeftovers, workDirPrefix } from './host/leftovers';
 import { CaseTiming } from './engine/orchestrator';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
-import { register } from './host/lifecycle';
+import { register, signalExitCode, stopRequested } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './verdict';
 import { DaxpinError, reason } from './errors';
@@ -25,11 +26,12 @@ const usage = (message: string) => new DaxpinError('EUSAGE', message);
 const MATRICES: MatrixName[] = ['default', 'full', 'smoke'];
 const SCRATCH_CONFIGS = ['ext4', 'xfs', 'tmpfs'];
 
-function intOption(name: string, min: number, max: number) {
+/** A whole-number option; `unit` names what it counts, for the message ("milliseconds", "KiB"). */
+function intOption(name: string, min: number, max: number, unit: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw usage(`${name} must be a whole number of milliseconds, got "${value}"`);
+    if (!/^\d+$/.test(value)) throw usage(`${name} must be a whole number of ${unit}, got "${value}"`);
     const n = Number(value);
-    if (n < min || n > max) throw usage(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max) throw usage(`${name} must be between ${min} and ${max} ${unit}, got ${n}`);
     return n;
   };
 }
@@ -45,8 +47,9 @@ function checkConfigs(names: string[] | undefined): Config[] | undefined {
   });
 }
 
-function requireRoot(): void {
-  if (process.getuid && process.getuid() !== 0) throw usage('daxpin run needs root (it mounts filesystems, pins pages and reads /dev/kmsg)');
+function requireRoot(command: 'run' | 'cleanup' = 'run'): void {
+  const why = command === 'run' ? 'it mounts filesystems, pins pages and reads /dev/kmsg' : 'it unmounts and detaches what an earlier daxpin left';
+  if (process.getuid && process.getuid() !== 0) throw usage(`daxpin ${command} needs root (${why})`);
 }
 
 interface RunCliOptions {
@@ -74,7 +77,7 @@ async function runCommand(o: RunCliOptions): Promise<number> {
   requireRoot();
   // Loop files, mount points and FUSE mounts live here. Registered before anything is
   // made in it, so on Ctrl-C it is removed last; on a usage error it is removed too.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-'));
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), workDirPrefix()));
   const unregisterWorkDir = register(`remove ${workDir}`, () => removeWorkDir(workDir));
   try {
     return await runIn(o, configs, workDir);
@@ -91,6 +94,18 @@ function removeWorkDir(dir: string): void {
 }
 
 async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: string): Promise<number> {
+  const runId = o.runId ?? newRunId();
+  const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
+  // A run file is new, or (the VM runner resuming a guest's run) appended to.
+  const lines = new DurableLines(outPath, o.runRecord ? 'create' : 'append');
+  try {
+    return await runInto(o, configs, workDir, runId, lines);
+  } finally {
+    lines.close();
+  }
+}
+
+async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir: string, runId: string, lines: DurableLines): Promise<number> {
   let sources: ConfigSource[];
   if (o.dir !== undefined) {
     if (configs && configs.length > 1) throw usage('--dir runs one config; give at most one --config');
@@ -98,6 +113,8 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     sources = [{ config: prepared.config, prepare: async () => prepared }];
   } else if (o.scratch) {
     const chosen = configs ?? SCRATCH_CONFIGS.map((n) => findConfig(n)!);
+    const dax = chosen.filter((c) => c.dax !== 'off');
+    if (dax.length > 0) throw usage(`--scratch makes page-cache loop filesystems; ${dax.map((c) => c.name).join(', ')} needs --device /dev/pmemN, or no --scratch (qemu with emulated pmem)`);
     sources = chosen.map((config) => ({ config, prepare: () => prepareScratch(config, { workDir }) }));
   } else {
     const device = await checkScratchDevice(o.device!);
@@ -108,24 +125,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
   }
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
-  const runId = o.runId ?? newRunId();
-  const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
-  let out: JsonlWriter;
-  try {
-    out = new JsonlWriter(outPath);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EROFS' ? `not writable (${code})` : (code ?? String(e));
-    throw usage(`cannot write --out ${outPath}: ${why}`);
-  }
-  let stop = false;
-  const onSignal = () => {
-    // Finish the case in progress, write the end record, tear down; host/lifecycle.ts
-    // handles a second signal and the mounts.
-    stop = true;
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  warnAboutLeftovers();
   const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
   const tty = process.stderr.isTTY;
   const summary = await runMatrix({
@@ -133,39 +133,45 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     matrix: o.matrix,
     globs: o.cases,
     timing,
-    out,
+    out: { write: (line) => lines.writeLine(JSON.stringify(line)) },
     workDir,
     runner: 'native',
     argv: process.argv.slice(2),
     runId,
     skip,
     writeRunRecord: o.runRecord,
-    shouldStop: () => stop,
+    // host/lifecycle owns the signals (INT, TERM, HUP): it tears down what was made and
+    // writes the end record; the loop only has to stop starting cases.
+    shouldStop: () => stopRequested() !== null,
     onCaseStart: (key) => {
-      writeInflight(o.inflight, key);
+      if (o.inflight) writeFileSynced(o.inflight, `${key}\n`);
       panicIfAsked(key);
     },
     // `<config>/`: a crash during mkfs or mount is the config's, not the last case's.
-    onConfigStart: (config) => writeInflight(o.inflight, `${config}/`),
+    onConfigStart: (config) => {
+      if (o.inflight) writeFileSynced(o.inflight, `${config}/\n`);
+    },
     onProgress: (p) => printProgress(p, tty),
   });
-  out.close();
-  printSummary(summary, outPath);
+  printSummary(summary, lines.path);
+  const stopped = stopRequested();
+  if (summary.interrupted || stopped) return signalExitCode(stopped ?? 'SIGINT');
   const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
-  if (summary.interrupted) return 130;
-  return violations > 0 ? 1 : 0;
+  if (violations > 0) return 1;
+  const doubts = runDoubts(summary);
+  for (const d of doubts) say(`in doubt: ${d}`);
+  return doubts.length > 0 ? 3 : 0;
 }
 
-/** The VM runner's in-flight marker: what is running now, on the results share. */
-function writeInflight(file: string | undefined, what: string): void {
-  if (!file) return;
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, `${what}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+function say(line: string): void {
+  process.stderr.write(`daxpin: ${line}\n`);
+}
+
+/** What an earlier daxpin killed with SIGKILL left on this machine; `daxpin cleanup` removes it. */
+function warnAboutLeftovers(): void {
+  const left = findLeftovers();
+  if (left.length === 0) return;
+  say(`an earlier daxpin left ${left.length} thing(s) behind (${left.slice(0, 3).map((l) => l.what).join('; ')}${left.length > 3 ? '; …' : ''}); daxpin cleanup removes them`);
 }
 
 /**
@@ -176,8 +182,7 @@ function writeInflight(file: string | undefined, what: string): void {
 function panicIfAsked(key: string): void {
   const glob = process.env.DAXPIN_TEST_PANIC_AT;
   if (!glob || !process.env.DAXPIN_RESULTS) return;
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  if (re.test(key)) fs.writeFileSync('/proc/sysrq-trigger', 'c');
+  if (globToRegExp(glob).test(key)) fs.writeFileSync('/proc/sysrq-trigger', 'c');
 }
 
 function printProgress(p: Progress, tty: boolean): void {
@@ -216,7 +221,7 @@ function printSummary(s: RunSummary, outPath: string): void {
 
 function listCommand(o: { config?: string[]; cases?: string[]; matrix: MatrixName; json?: boolean }): number {
   const configs = checkConfigs(o.config) ?? CONFIGS;
-  const planned = plan(configs.map((config) => ({ config, prepare: () => Promise.reject(new Error('list only')) })), o.matrix, o.cases);
+  const planned = plan(configs.map((config) => ({ config })), o.matrix, o.cases);
   const rows = planned.flatMap((p) => p.cases.map((c) => ({ config: c.config.name, caseId: c.id, key: planKey(c.config.name, c.id) })));
   if (rows.length === 0) throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ')}`);
   if (o.json) {
@@ -260,17 +265,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
-    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
-    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
+    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(200))
+    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(2000))
+    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(1024))
     .option('--out <file>', 'JSONL output (appended)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
-    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000)).default(60_000).hideHelp())
+    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000, 'milliseconds')).default(60_000).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
+        // Options of a native run that the qemu run would silently drop.
+        const nativeOnly = [o.out !== undefined && '--out', o.runId !== undefined && '--run-id', o.skipFile !== undefined && '--skip-file', o.inflight !== undefined && '--inflight', !o.runRecord && '--no-run-record', o.caseBudgetMs !== 60_000 && '--case-budget-ms'].filter(Boolean);
+        if (nativeOnly.length > 0) {
+          throw usage(`${nativeOnly.join(', ')} ${nativeOnly.length === 1 ? 'applies' : 'apply'} to a run with --dir, --scratch or --device; without them daxpin runs in qemu and writes per-kernel files (see daxpin vm --out-dir)`);
+        }
         const { vmCommand } = await import('./vm/runner');
         setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb })).exitCode);
         return;
@@ -317,17 +327,37 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
-    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(200))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(2000))
     .option('--out-dir <dir>', 'where per-kernel JSONL goes')
-    .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384)))
+    .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384, 'MiB')))
     .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
     .option('--no-install', 'refuse instead of installing missing host packages')
-    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
+    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100, 'boots')))
     .action(async (o) => {
       checkConfigs(o.config);
       const { vmCommand } = await import('./vm/runner');
       setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+    });
+
+  program
+    .command('cleanup')
+    .description('remove what a daxpin killed earlier left: loop devices over its images, its mounts, FUSE connections, trace instances (only of dead processes)')
+    .option('--dry-run', 'only list what would be removed')
+    .action(async (o: { dryRun?: boolean }) => {
+      requireRoot('cleanup');
+      const left = findLeftovers();
+      if (left.length === 0) {
+        say('nothing left over by an earlier daxpin');
+        return setExit(0);
+      }
+      if (o.dryRun) {
+        for (const l of left) say(`would remove ${l.what} (left by pid ${l.owner})`);
+        return setExit(0);
+      }
+      const failed = await removeLeftovers(left, say);
+      for (const f of failed) say(`could not remove ${f}`);
+      setExit(failed.length > 0 ? 2 : 0);
     });
 
   program
@@ -360,6 +390,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that goes away (`daxpin report … | head`) ends the output, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
+      throw err;
+    });
+  }
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -32,7 +32,8 @@ type WorkerAnswer =
   | { kind: 'result'; observation: CaseObservation }
   | { kind: 'failed'; error: string }
   | { kind: 'timeout'; pid: number | null; tasks: TaskState[] }
-  | { kind: 'died'; how: string };
+  | { kind: 'died'; how: string }
+  | { kind: 'peer-gone'; how: string };
 
 /** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
 export type FuseCleanup = (mountPoint: string) => Promise<void>;
@@ -45,6 +46,8 @@ class Worker {
   private unread: FromWorker[] = [];
   exited = false;
   exitHow = '';
+  /** Set when the worker said its FUSE peer died: it exits, and is never given another case. */
+  peerGone: string | null = null;
   unregister: () => void = () => undefined;
 
   constructor(fuseMount: string) {
@@ -60,6 +63,11 @@ class Worker {
   }
 
   private deliver(m: FromWorker | { type: 'exit'; how: string }): void {
+    if (m.type === 'peer-gone') {
+      this.peerGone = m.how;
+      // Between cases it concerns no case: the next case goes to a fresh worker.
+      if (m.seq === null) return;
+    }
     const w = this.waiting;
     this.waiting = null;
     if (w) w(m);
@@ -134,8 +142,10 @@ export class Orchestrator {
   }
 
   private ensureWorker(): Promise<Worker> {
-    if (this.worker && !this.worker.exited) return Promise.resolve(this.worker);
-    if (!this.starting) this.starting = this.startWorker().finally(() => (this.starting = null));
+    const w = this.worker;
+    if (w && !w.exited && w.peerGone === null) return Promise.resolve(w);
+    // A worker that died (or lost its peer) between cases: undo its FUSE mount first.
+    if (!this.starting) this.starting = (w ? this.retire(w) : Promise.resolve()).then(() => this.startWorker()).finally(() => (this.starting = null));
     return this.starting;
   }
 
@@ -207,6 +217,9 @@ export class Orchestrator {
       if (m === null) {
         answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
         await this.retire(w);
+      } else if (m.type === 'peer-gone' || (m.type === 'exit' && w.peerGone !== null)) {
+        answer = { kind: 'peer-gone', how: w.peerGone ?? (m as { how: string }).how };
+        await this.retire(w);
       } else if (m.type === 'exit') {
         answer = { kind: 'died', how: m.how };
         await this.retire(w);
@@ -271,7 +284,11 @@ export class Orchestrator {
       case 'failed':
         return { ...base, status: 'error', error: a.error };
       case 'died':
-        return { ...base, status: 'error', error: `worker ${a.how} during the case` };
+        return { ...base, status: 'error', error: `worker ${a.how} during the case; nothing it measured is kept (a fresh worker takes the next case)` };
+      case 'peer-gone':
+        // Its O_DIRECT calls failed with ENOTCONN because daxpin's own server died: no
+        // answer of the kernel about pins, so nothing the worker saw is kept.
+        return { ...base, status: 'error', error: `${a.how} during the case; nothing measured through it is kept (a fresh worker and peer take the next case)` };
       case 'timeout': {
         // The worker stopped answering: some thread of it is stuck in the kernel.
         const stuck = a.tasks.filter((t) => t.state === 'D');

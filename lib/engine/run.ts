@@ -3,11 +3,15 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, RunLine, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
-import { JsonlWriter } from './jsonl';
 import { CaseTiming, Orchestrator } from './orchestrator';
+
+/** Where records go as they are made: one JSON line each (host/durable.ts writes them). */
+export interface RecordSink {
+  write(line: RunLine): void;
+}
 
 export interface ConfigSource {
   config: Config;
@@ -24,7 +28,7 @@ export interface RunOptions {
   matrix: MatrixName;
   globs?: string[];
   timing: CaseTiming;
-  out: JsonlWriter;
+  out: RecordSink;
   workDir: string;
   runner: 'native' | 'vm';
   argv: string[];
@@ -51,12 +55,30 @@ export interface RunSummary {
   wallMs: number;
 }
 
+/**
+ * Why a run's results are in doubt: what daxpin itself failed to do, never an answer
+ * of the kernel. A non-empty list makes the run exit 3 (when no invariant failed).
+ */
+export function runDoubts(s: Pick<RunSummary, 'planned' | 'cases' | 'configs' | 'notRun' | 'interrupted'>): string[] {
+  const out: string[] = [];
+  const count = (status: CaseRecord['status']) => s.cases.filter((c) => c.status === status).length;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (count('error') > 0) out.push(`${plural(count('error'), 'case')} daxpin could not measure (status error)`);
+  if (count('abandoned') > 0) out.push(`${plural(count('abandoned'), 'case')} abandoned with their worker`);
+  if (count('crashed') > 0) out.push(`${plural(count('crashed'), 'case')} crashed the kernel`);
+  for (const c of s.configs) if (c.error) out.push(`config ${c.config} was not set up: ${c.error}`);
+  if (s.planned.length > 0 && s.cases.length === 0) out.push('no case ran');
+  else if (s.notRun.length > 0 && !s.interrupted) out.push(`${plural(s.notRun.length, 'planned case')} not run`);
+  return out;
+}
+
 export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export function plan(sources: ConfigSource[], matrix: MatrixName, globs?: string[]): Array<{ source: ConfigSource; cases: Case[] }> {
+/** The cases of each config, in run order; a source needs only its config to be planned. */
+export function plan<S extends { config: Config }>(sources: S[], matrix: MatrixName, globs?: string[]): Array<{ source: S; cases: Case[] }> {
   return sources.map((source) => ({ source, cases: filterCases(casesFor(source.config, matrix), globs) }));
 }
 

@@ -6,11 +6,12 @@ import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseI
 import { native } from '../native';
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
-import { FromWorker, ToWorker } from './protocol';
+import { FromWorker, PEER_GONE_EXIT, ToWorker } from './protocol';
 import { runTimeline } from './timeline';
 
+
 function send(m: FromWorker): void {
-  process.send!(m);
+  if (process.connected) process.send!(m);
 }
 
 function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
@@ -36,6 +37,19 @@ async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
   const peer = new PeerClient(fuseMount);
+  // The case in progress, for the report of a peer that dies during it.
+  let current: number | null = null;
+  // A dead peer leaves its FUSE mount aborted: whatever this worker measures through it
+  // from now on is ENOTCONN, not the kernel's behaviour. Say so at once and go; the
+  // orchestrator records the case as daxpin's failure and starts a fresh worker and peer.
+  let leaving = false;
+  peer.onGone = (how) => {
+    if (leaving) return;
+    leaving = true;
+    const exit = () => process.exit(PEER_GONE_EXIT);
+    if (!process.connected) exit();
+    process.send!({ type: 'peer-gone', seq: current, how } satisfies FromWorker, undefined, {}, exit);
+  };
   await peer.start();
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
@@ -53,11 +67,19 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
+        current = m.seq;
         injectTestFault(c);
         const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
-        send({ type: 'result', seq: m.seq, observation });
+        // Its exit event may not have arrived yet: ask the peer's pid directly.
+        const gone = peer.gone();
+        if (gone !== null) peer.onGone(gone);
+        else send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
-        send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+        const gone = peer.gone();
+        if (gone !== null) peer.onGone(gone);
+        else send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        current = null;
       }
     });
   });

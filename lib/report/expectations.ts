@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { globToRegExp } from '../cases/matrix';
 import { planKey } from '../outcome';
-import { inputError } from './runfile';
+import { inputError, readSmallFile } from './runfile';
 import type { ParsedRun } from './runfile';
 import { outcomeClass } from '../verdict';
 
@@ -116,17 +116,11 @@ export function parseExpectations(text: string, source = '<expectations>'): Expe
   });
 }
 
+/** An expectations file is a hand-written table: anything larger is not one. */
+export const MAX_EXPECTATIONS_BYTES = 16 * 1024 * 1024;
+
 export function readExpectations(path: string): Expectation[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw inputError(
-      code === 'ENOENT' ? `${path}: no such file` : code === 'EISDIR' ? `${path} is a directory; give the expectations .json file` : `${path}: cannot read (${code})`,
-    );
-  }
-  return parseExpectations(text, path);
+  return parseExpectations(readSmallFile(path, 'the expectations .json file', MAX_EXPECTATIONS_BYTES), path);
 }
 
 export function checkExpectations(runs: ParsedRun[], expectations: Expectation[]): Deviation[] {
