@@ -33,7 +33,7 @@ type WorkerAnswer =
   | { kind: 'failed'; error: string }
   | { kind: 'timeout'; pid: number | null; tasks: TaskState[] }
   | { kind: 'died'; how: string }
-  | { kind: 'peer-gone'; how: string };
+  | { kind: 'peer-gone'; how: string; beforeCase: boolean };
 
 /** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
 export type FuseCleanup = (mountPoint: string) => Promise<void>;
@@ -48,6 +48,8 @@ class Worker {
   exitHow = '';
   /** Set when the worker said its FUSE peer died: it exits, and is never given another case. */
   peerGone: string | null = null;
+  /** The case the worker was running when its peer died (null: between cases). */
+  peerGoneSeq: number | null = null;
   unregister: () => void = () => undefined;
 
   constructor(fuseMount: string) {
@@ -65,6 +67,7 @@ class Worker {
   private deliver(m: FromWorker | { type: 'exit'; how: string }): void {
     if (m.type === 'peer-gone') {
       this.peerGone = m.how;
+      this.peerGoneSeq = m.seq;
       // Between cases it concerns no case: the next case goes to a fresh worker.
       if (m.seq === null) return;
     }
@@ -209,30 +212,10 @@ export class Orchestrator {
       pmdExtentHint,
     };
     let answer: WorkerAnswer;
-    try {
-      const w = await this.ensureWorker();
-      w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
-      const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
-      const m = await this.answer(w, deadline);
-      if (m === null) {
-        answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
-        await this.retire(w);
-      } else if (m.type === 'peer-gone' || (m.type === 'exit' && w.peerGone !== null)) {
-        answer = { kind: 'peer-gone', how: w.peerGone ?? (m as { how: string }).how };
-        await this.retire(w);
-      } else if (m.type === 'exit') {
-        answer = { kind: 'died', how: m.how };
-        await this.retire(w);
-      } else if (m.type === 'result') {
-        answer = { kind: 'result', observation: m.observation };
-        if (m.observation.retire) await this.retire(w);
-      } else if (m.type === 'failed') {
-        answer = { kind: 'failed', error: m.error };
-      } else {
-        answer = { kind: 'failed', error: `unexpected worker message ${m.type}` };
-      }
-    } catch (e) {
-      answer = { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
+    // A second attempt only when the worker lost its peer before it took this case up.
+    for (let attempt = 1; ; attempt++) {
+      answer = await this.attempt(c, seq, options);
+      if (answer.kind !== 'peer-gone' || !answer.beforeCase || attempt === 2) break;
     }
     const kernelLog = toKernelLogLines(this.kernelLog.take());
     return this.record(c, answer, {
@@ -242,6 +225,36 @@ export class Orchestrator {
       taintedBefore,
       taintedAfter: readTainted(),
     });
+  }
+
+  private async attempt(c: Case, seq: number, options: TimelineOptions): Promise<WorkerAnswer> {
+    try {
+      const w = await this.ensureWorker();
+      w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
+      const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
+      const m = await this.answer(w, deadline);
+      if (m === null) {
+        const answer: WorkerAnswer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
+        await this.retire(w);
+        return answer;
+      }
+      if (m.type === 'peer-gone' || (m.type === 'exit' && w.peerGone !== null)) {
+        await this.retire(w);
+        return { kind: 'peer-gone', how: w.peerGone ?? (m as { how: string }).how, beforeCase: w.peerGoneSeq !== seq };
+      }
+      if (m.type === 'exit') {
+        await this.retire(w);
+        return { kind: 'died', how: m.how };
+      }
+      if (m.type === 'result') {
+        if (m.observation.retire) await this.retire(w);
+        return { kind: 'result', observation: m.observation };
+      }
+      if (m.type === 'failed') return { kind: 'failed', error: m.error };
+      return { kind: 'failed', error: `unexpected worker message ${m.type}` };
+    } catch (e) {
+      return { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
+    }
   }
 
   private record(c: Case, a: WorkerAnswer, meta: Pick<CaseRecord, 'startedAt' | 'durationMs' | 'kernelLog' | 'taintedBefore' | 'taintedAfter'>): CaseRecord {
@@ -313,11 +326,9 @@ export class Orchestrator {
     this.worker = null;
     if (!w) return;
     w.send({ type: 'exit' });
-    const m = await w.next(5000);
-    if (m === null || !w.exited) await this.retire(w);
-    else {
-      w.unregister();
-      removeMountDir(w.fuseMount);
-    }
+    await w.next(5000);
+    // Also a worker that exited on its own (its peer died after the last case) leaves
+    // a FUSE mount to abort and unmount.
+    await this.retire(w);
   }
 }

@@ -4,6 +4,7 @@
 // at once (`onGone`) and refuses to be used again; the worker is replaced with a fresh peer.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseStatState } from './tasks';
 import { Tag } from '../cases/patterns';
@@ -68,7 +69,13 @@ export class PeerClient {
       return `the FUSE peer (pid ${pid}) is gone`;
     }
     const state = parseStatState(stat);
-    return state === 'Z' || state === 'X' ? `the FUSE peer (pid ${pid}) died` : null;
+    if (state !== 'Z' && state !== 'X') return null;
+    // A zombie's stat ends with its wait status (field 52, Linux 3.5+).
+    const status = Number(stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/)[49]);
+    if (!Number.isInteger(status)) return `the FUSE peer (pid ${pid}) died`;
+    const signal = status & 0x7f;
+    const name = Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0];
+    return `the FUSE peer (pid ${pid}) ${signal ? `was killed by ${name ?? `signal ${signal}`}` : `exited with code ${status >> 8}`}`;
   }
 
   private command(c: PeerCommand): void {

@@ -2,7 +2,7 @@
 // time for the orchestrator. It lives across cases (starting node is slow under
 // qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
 import fs from 'node:fs';
-import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
+import { Case, PinKind, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
 import { native } from '../native';
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
@@ -13,6 +13,9 @@ import { runTimeline } from './timeline';
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
 }
+
+/** Pin methods whose pin is an O_DIRECT request the FUSE peer holds. */
+const PEER_PIN_KINDS: PinKind[] = ['fuse-read', 'fuse-write', 'uring-read', 'uring-write'];
 
 function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
   const found = table.find((x) => x.name === name);
@@ -37,18 +40,24 @@ async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
   const peer = new PeerClient(fuseMount);
-  // The case in progress, for the report of a peer that dies during it.
-  let current: number | null = null;
+  // The case in progress, and whether its pin goes through the peer.
+  let current: { seq: number; usesPeer: boolean } | null = null;
   // A dead peer leaves its FUSE mount aborted: whatever this worker measures through it
   // from now on is ENOTCONN, not the kernel's behaviour. Say so at once and go; the
   // orchestrator records the case as daxpin's failure and starts a fresh worker and peer.
+  // A case that does not use the peer (vmsplice, registered buffers) is finished first.
   let leaving = false;
-  peer.onGone = (how) => {
+  let goneAfterCase: string | null = null;
+  const leave = (how: string, seq: number | null) => {
     if (leaving) return;
     leaving = true;
     const exit = () => process.exit(PEER_GONE_EXIT);
     if (!process.connected) exit();
-    process.send!({ type: 'peer-gone', seq: current, how } satisfies FromWorker, undefined, {}, exit);
+    process.send!({ type: 'peer-gone', seq, how } satisfies FromWorker, undefined, {}, exit);
+  };
+  peer.onGone = (how) => {
+    if (current !== null && !current.usesPeer) goneAfterCase = how;
+    else leave(how, current?.seq ?? null);
   };
   await peer.start();
   const pmdProbe = new PmdProbe();
@@ -67,20 +76,22 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
-        current = m.seq;
+        current = { seq: m.seq, usesPeer: PEER_PIN_KINDS.includes(pinMethod.kind) };
         injectTestFault(c);
         const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
         // Its exit event may not have arrived yet: ask the peer's pid directly.
-        const gone = peer.gone();
-        if (gone !== null) peer.onGone(gone);
+        const gone = current.usesPeer ? peer.gone() : null;
+        if (gone !== null) leave(gone, m.seq);
         else send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
-        const gone = peer.gone();
-        if (gone !== null) peer.onGone(gone);
+        const gone = current?.usesPeer ? peer.gone() : null;
+        if (gone !== null) leave(gone, m.seq);
         else send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
       } finally {
         current = null;
       }
+      const gone = goneAfterCase ?? peer.gone();
+      if (gone !== null) leave(gone, null);
     });
   });
   // The orchestrator going away must not leave a FUSE server behind.

@@ -81,7 +81,7 @@ t.test('a worker killed with SIGKILL while it holds a pin: the case is an error,
   await sleep(600);
   t.ok(fs.readFileSync(`/proc/${worker}/task/${worker}/stat`, 'utf8').length > 0, 'the worker is alive mid-case');
   process.kill(worker, 'SIGKILL');
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3);
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'error');
   t.match(victim.error, /worker killed by SIGKILL during the case/);
@@ -92,7 +92,7 @@ t.test('a worker killed with SIGKILL while it holds a pin: the case is an error,
 
 t.test('a worker that aborts in native code (test hook): the case is an error, the run goes on', async (t) => {
   const run = startRun(t, 'tmpfs', CASES, ['--hold-ms', '50', '--settle-ms', '500'], { DAXPIN_TEST_WORKER_ABORT: `tmpfs/${VICTIM}` });
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3);
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'error');
   t.match(victim.error, /worker killed by SIGABRT during the case/);
@@ -102,7 +102,7 @@ t.test('a worker that aborts in native code (test hook): the case is an error, t
 t.test('a worker whose main thread stops answering (test hook): abandoned at its deadline, the run goes on', async (t) => {
   const budget = 1000;
   const run = startRun(t, 'tmpfs', CASES, ['--hold-ms', '50', '--settle-ms', '300', '--case-budget-ms', String(budget)], { DAXPIN_TEST_WORKER_STALL: VICTIM });
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3);
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'abandoned');
   t.match(victim.error, /did not answer within its deadline; threads in D state: 0; main thread S/, 'the main thread was seen sleeping interruptibly');
