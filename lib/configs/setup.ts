@@ -14,6 +14,7 @@ import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo
 import { UMOUNT_TIMEOUT_MS, once, register, settled } from '../host/lifecycle';
 import { checkScratchDevice } from './safety';
 import { DaxpinError } from '../errors';
+import { packageOfTool } from '../host/packages';
 
 /** A config that cannot be set up here (a missing tool, a bad --dir): exit 2. */
 const configError = (message: string) => new DaxpinError('ECONFIG', message);
@@ -61,13 +62,6 @@ export const SCRATCH_SIZE_MB = 512;
 export const XFS_MIN_MB = 300;
 
 const MIB = 1024 * 1024;
-const TOOL_PACKAGES: Record<string, string> = {
-  'mkfs.ext4': 'e2fsprogs',
-  e2fsck: 'e2fsprogs',
-  'mkfs.xfs': 'xfsprogs',
-  xfs_repair: 'xfsprogs',
-  losetup: 'mount',
-};
 const TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
 function requireRoot(): void {
@@ -92,7 +86,7 @@ function requireTools(...names: string[]): Record<string, string> {
     else missing.push(name);
   }
   if (missing.length > 0) {
-    const packages = [...new Set(missing.map((m) => TOOL_PACKAGES[m]))].join(' ');
+    const packages = [...new Set(missing.map((m) => packageOfTool(m) ?? `(the one with ${m})`))].join(' ');
     throw configError(`${missing.join(', ')} not found; install the Debian package(s) ${packages} (scripts/provision installs them)`);
   }
   return found;
