@@ -3,14 +3,18 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunLine, SCHEMA_VERSION, planKey } from '../outcome';
 import { readProvenance } from '../host/provenance';
 import { configRecord, endRecord, runRecord } from '../record';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
-import { JsonlWriter } from './jsonl';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { CaseTiming, Orchestrator } from './orchestrator';
+
+/** Where records go as they are made: one JSON line each (host/durable.ts writes them). */
+export interface RecordSink {
+  write(line: RunLine): void;
+}
 
 export interface ConfigSource {
   config: Config;
@@ -27,7 +31,7 @@ export interface RunOptions {
   matrix: MatrixName;
   globs?: string[];
   timing: CaseTiming;
-  out: JsonlWriter;
+  out: RecordSink;
   workDir: string;
   runner: 'native' | 'vm';
   argv: string[];
@@ -58,12 +62,32 @@ export interface RunSummary {
   wallMs: number;
 }
 
+/**
+ * Why a run's results are in doubt: what daxpin itself failed to do, never an answer
+ * of the kernel. A non-empty list makes the run exit 3 (when no invariant failed).
+ */
+export function runDoubts(s: Pick<RunSummary, 'planned' | 'cases' | 'configs' | 'notRun' | 'interrupted'>): string[] {
+  const out: string[] = [];
+  const count = (status: CaseRecord['status']) => s.cases.filter((c) => c.status === status).length;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (count('error') > 0) out.push(`${plural(count('error'), 'case')} daxpin could not measure (status error)`);
+  if (count('abandoned') > 0) out.push(`${plural(count('abandoned'), 'case')} abandoned with their worker`);
+  if (count('crashed') > 0) out.push(`${plural(count('crashed'), 'case')} crashed the kernel`);
+  const faulty = s.cases.filter((c) => (c.harnessFaults?.length ?? 0) > 0);
+  if (faulty.length > 0) out.push(`${plural(faulty.length, 'case')} with a harness fault (${faulty[0].config}/${faulty[0].caseId}: ${faulty[0].harnessFaults![0]})`);
+  for (const c of s.configs) if (c.error) out.push(`config ${c.config} was not set up: ${c.error}`);
+  if (s.planned.length > 0 && s.cases.length === 0) out.push('no case ran');
+  else if (s.notRun.length > 0 && !s.interrupted) out.push(`${plural(s.notRun.length, 'planned case')} not run`);
+  return out;
+}
+
 export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export function plan(sources: ConfigSource[], matrix: MatrixName, globs?: string[]): Array<{ source: ConfigSource; cases: Case[] }> {
+/** The cases of each config, in run order; a source needs only its config to be planned. */
+export function plan<S extends { config: Config }>(sources: S[], matrix: MatrixName, globs?: string[]): Array<{ source: S; cases: Case[] }> {
   return sources.map((source) => ({ source, cases: filterCases(casesFor(source.config, matrix), globs) }));
 }
 
