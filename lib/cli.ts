@@ -311,6 +311,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('submit')
+    .description('post results to a KCIDB REST endpoint (DAXPIN_KCIDB_URL and DAXPIN_KCIDB_TOKEN from the environment)')
+    .argument('<files...>', 'a KCIDB JSON file (daxpin report --format kcidb), or run JSONL files')
+    .option('--kcidb', 'submit to KCIDB')
+    .action(async (files: string[], o: { kcidb?: boolean }) => {
+      if (!o.kcidb) throw new UsageError('say where to submit: --kcidb');
+      const { submitKcidb } = await import('./submit');
+      const r = await submitKcidb(files, { env: process.env, log: (line) => process.stderr.write(`daxpin: ${line}\n`) });
+      process.stderr.write(`daxpin: submitted ${r.tests} tests to KCIDB${r.answer ? `: ${r.answer}` : ''}\n`);
+      setExit(0);
+    });
+
+  program
     .command('vm')
     .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
     .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
