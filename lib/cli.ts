@@ -7,8 +7,10 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig } from './cases/matrix';
 import { planKey } from './outcome';
+import type { RunLine } from './outcome';
 import { ConfigSource, RunSummary, newRunId, plan, runMatrix, Progress } from './engine/run';
 import { JsonlWriter } from './engine/jsonl';
+import type { KtapConsole } from './report/ktap';
 import { CaseTiming } from './engine/orchestrator';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
@@ -16,7 +18,7 @@ import { register } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './verdict';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
-// only: `run` in a TCG guest would pay 0.3 s to load it.
+// only: `run` in a TCG guest would pay 0.3 s to load it. report/ktap only with --ktap-console.
 
 export class UsageError extends Error {
   readonly exitCode = 2;
@@ -65,6 +67,8 @@ interface RunCliOptions {
   runRecord: boolean;
   canaryKb: number;
   caseBudgetMs: number;
+  /** true: /dev/console. */
+  ktapConsole?: string | true;
 }
 
 async function runCommand(o: RunCliOptions): Promise<number> {
@@ -110,9 +114,10 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
   const runId = o.runId ?? newRunId();
   const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
+  const ktap = o.ktapConsole === undefined ? undefined : await openKtapConsole(o.ktapConsole, planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id))).filter((k) => !skip?.has(k)));
   let out: JsonlWriter;
   try {
-    out = new JsonlWriter(outPath);
+    out = ktap ? new KtapTeeWriter(outPath, ktap) : new JsonlWriter(outPath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EROFS' ? `not writable (${code})` : (code ?? String(e));
@@ -150,10 +155,36 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     onProgress: (p) => printProgress(p, tty),
   });
   out.close();
+  ktap?.close();
   printSummary(summary, outPath);
   const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
   if (summary.interrupted) return 130;
   return violations > 0 ? 1 : 0;
+}
+
+async function openKtapConsole(file: string | true, plannedKeys: string[]): Promise<KtapConsole> {
+  const where = file === true ? '/dev/console' : file;
+  const { KtapConsole } = await import('./report/ktap');
+  try {
+    return new KtapConsole(where, os.release(), plannedKeys);
+  } catch (e) {
+    throw new UsageError(`cannot write --ktap-console ${where}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** The run's JSONL, and each record's KTAP lines on the console as it is written. */
+class KtapTeeWriter extends JsonlWriter {
+  constructor(
+    path: string,
+    private readonly ktap: KtapConsole,
+  ) {
+    super(path);
+  }
+
+  override write(line: RunLine): void {
+    super.write(line);
+    this.ktap.write(line);
+  }
 }
 
 /** The VM runner's in-flight marker: what is running now, on the results share. */
@@ -264,6 +295,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
     .option('--out <file>', 'JSONL output (appended)')
+    .option('--ktap-console [file]', 'also print KTAP results as cases finish, to /dev/console or this file (/dev/kmsg works)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
@@ -289,9 +321,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('report')
-    .description('turn run JSONL into html, md, junit, tap or kcidb')
+    .description('turn run JSONL into html, md, junit, tap, kcidb or ktap')
     .argument('<runs...>', 'JSONL files from daxpin run / daxpin vm')
-    .option('--format <format>', 'html | md | junit | tap | kcidb (default: from --out, else md)')
+    .option('--format <format>', 'html | md | junit | tap | kcidb | ktap (default: from --out, else md)')
     .option('--out <path>', 'write here instead of stdout')
     .option('--expectations <file>', 'expected outcome classes by kernel range, compared with the measurements')
     .action(async (runs: string[], o) => {
