@@ -356,6 +356,38 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('lava')
+    .description('print a LAVA job definition: boot a kernel on a lab board and run lava/daxpin.yaml on its pmem device')
+    .requiredOption('--kernel <url>', 'kernel image (bzImage) URL')
+    .requiredOption('--device-type <type>', 'LAVA device type of the board')
+    .requiredOption('--pmem <dev>', 'the board\'s pmem device daxpin formats (/dev/pmemN)')
+    .requiredOption('--rootfs <url>', 'root filesystem tarball URL (NFS root)')
+    .option('--modules <url>', 'kernel modules tarball URL')
+    .option('--ramdisk <url>', 'initramfs URL')
+    .option('--kernel-args <args>', 'extra kernel command line (e.g. memmap=4G!12G for emulated pmem)')
+    .addOption(new Option('--boot-method <method>').choices(['ipxe', 'grub', 'u-boot']).default('ipxe'))
+    .option('--repository <url>', "daxpin's git repository as the lab reaches it (default: this checkout's origin)")
+    .option('--revision <ref>', 'revision to test (default: this checkout\'s HEAD)')
+    .addOption(configOption())
+    .addOption(casesOption())
+    .addOption(matrixOption())
+    .addOption(new Option('--test-minutes <n>', 'time limit of the test action').argParser(intOption('--test-minutes', 1, 24 * 60)).default(120))
+    .option('--out <file>', 'write the job here instead of stdout')
+    .action(async (o) => {
+      checkConfigs(o.config);
+      const { lavaJob, thisCheckout, toYaml } = await import('./lava');
+      const here = thisCheckout(path.resolve(__dirname, '..', '..'));
+      const repository = o.repository ?? here.repository;
+      const revision = o.revision ?? here.revision;
+      if (!repository) throw new UsageError("give --repository: daxpin's git URL as the lab reaches it (this checkout has no http(s) origin)");
+      if (!revision) throw new UsageError('give --revision: the daxpin revision the job tests');
+      const yaml = toYaml(lavaJob({ ...o, configs: o.config, repository, revision }));
+      if (o.out) fs.writeFileSync(o.out, yaml);
+      else process.stdout.write(yaml);
+      setExit(0);
+    });
+
+  program
     .command('vm')
     .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
     .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
