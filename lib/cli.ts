@@ -388,6 +388,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('doctor')
+    .description('what works on this machine for daxpin and what to do where it does not; exit 0 when the qemu runner can run')
+    .option('--no-probe', 'do not boot the short KVM probe guest when no verdict is cached')
+    .action(async (o: { probe: boolean }) => {
+      const { doctorReport, gatherFacts, renderDoctor } = await import('./doctor');
+      const report = doctorReport(await gatherFacts({ probeKvm: o.probe }));
+      process.stdout.write(renderDoctor(report));
+      setExit(report.qemuRunner ? 0 : 2);
+    });
+
+  program
     .command('vm')
     .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
     .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
