@@ -143,9 +143,14 @@ export class KtapStream {
   private next = 0;
   private ended = false;
 
+  /**
+   * `details: false` (the console) names a failed case's violations by kind only: a guest's
+   * console is also read for kernel splats, and a violation's detail quotes them.
+   */
   constructor(
     private readonly kernel: string,
     planned: Array<{ config: string; caseIds: string[] }>,
+    private readonly details = true,
   ) {
     const nonEmpty = planned.filter((p) => p.caseIds.length > 0);
     this.order = nonEmpty.map((p) => p.config);
@@ -186,7 +191,12 @@ export class KtapStream {
     const cur = this.current;
     if (!cur || cur.done.has(rec.caseId) || !this.planned.get(cur.config)!.includes(rec.caseId)) return [];
     cur.done.add(rec.caseId);
-    return cur.writer.point(recordPoint(rec));
+    const point = recordPoint(rec);
+    if (!this.details && point.diagnostics.length > 0) {
+      const kinds = [...invariantViolations(rec).map((v) => v.kind), ...(rec.error !== undefined ? ['error'] : [])];
+      point.diagnostics = [`${kinds.join(', ')} (details in the run's JSONL)`];
+    }
+    return cur.writer.point(point);
   }
 
   private close(rec: ConfigRecord | undefined): string[] {
@@ -255,7 +265,7 @@ export class KtapConsole {
     plannedKeys: string[],
   ) {
     this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
-    this.stream = new KtapStream(kernel, planByConfig(plannedKeys));
+    this.stream = new KtapStream(kernel, planByConfig(plannedKeys), false);
     this.emit(this.stream.begin());
   }
 

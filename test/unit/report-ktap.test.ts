@@ -127,6 +127,16 @@ t.test('the stream prints each case as it finishes and closes a config on its re
   t.equal(lines[lines.length - 1], `not ok 1 ${KERNEL_A} xfs-dax`);
 });
 
+t.test('on the console a failed case names its violations by kind only (the console is read for splats)', async (t) => {
+  const text = runBText();
+  const planned = JSON.parse(text.split('\n')[0]).planned as string[];
+  const s = new KtapStream(KERNEL_B, planByConfig(planned), false);
+  const out = [...s.begin(), ...records(text).flatMap((l) => s.feed(l))].join('\n');
+  t.match(out, "  # foreign-data, foreign-data (details in the run's JSONL)\n  not ok 28 vmsplice.truncate-shrink.pte-shared # ok pipe=foreign canary=foreign");
+  t.match(out, "  # kernel-log (details in the run's JSONL)\n");
+  t.notMatch(out, /WARNING|BUG|Oops|panic/, 'no splat text');
+});
+
 t.test('a run cut short: what did not run is SKIPped, later configs too', async (t) => {
   const text = runAText();
   const planned = JSON.parse(text.split('\n')[0]).planned as string[];
