@@ -75,7 +75,7 @@ function firstLine(text: string): string {
 }
 
 /** The report to send: the KCIDB JSON file given, or one made from run JSONL files. */
-export function submissionBody(files: string[]): { body: string; tests: number } {
+export function submissionBody(files: string[]): { body: string; tests: number; warnings: string[] } {
   if (files.length === 1 && files[0].endsWith('.json')) {
     let doc: unknown;
     try {
@@ -88,10 +88,11 @@ export function submissionBody(files: string[]): { body: string; tests: number }
       throw new DaxpinError('kcidb-input', `${files[0]}: not a KCIDB v${KCIDB_VERSION.major} report (no version.major ${KCIDB_VERSION.major}); make one with daxpin report --format kcidb`);
     }
     const tests = (doc as { tests?: unknown[] }).tests;
-    return { body: JSON.stringify(doc), tests: Array.isArray(tests) ? tests.length : 0 };
+    return { body: JSON.stringify(doc), tests: Array.isArray(tests) ? tests.length : 0, warnings: [] };
   }
-  const report = kcidbReport(readRuns(files));
-  return { body: JSON.stringify(report), tests: report.tests.length };
+  const runs = readRuns(files);
+  const report = kcidbReport(runs);
+  return { body: JSON.stringify(report), tests: report.tests.length, warnings: runs.flatMap((r) => r.warnings) };
 }
 
 export interface SubmitDeps {
@@ -121,7 +122,8 @@ async function attempt(target: SubmitTarget, body: string, timeoutMs: number): P
 /** Post the report; resolves with the server's answer, throws a DaxpinError when it cannot. */
 export async function submitKcidb(files: string[], deps: SubmitDeps): Promise<{ tests: number; answer: string; attempts: number }> {
   const target = submitTarget(deps.env);
-  const { body, tests } = submissionBody(files);
+  const { body, tests, warnings } = submissionBody(files);
+  warnings.forEach(deps.log);
   const policy = deps.policy ?? DEFAULT_RETRY;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const where = `${target.url.origin}${target.url.pathname}`;

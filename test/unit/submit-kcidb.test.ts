@@ -54,6 +54,7 @@ t.test('a submission reaches the receiver intact, again after two 503s', async (
   t.match(r.stderr, /KCIDB http:\/\/127\.0\.0\.1:\d+\/submit: HTTP 503: \{"error":"try later"\}; retrying in 1\.0 s \(attempt 2 of 5\)/);
   t.match(r.stderr, /retrying in 0\.0 s \(attempt 3 of 5\)/, 'Retry-After: 0 is honoured');
   t.match(r.stderr, /submitted \d+ tests to KCIDB: \{"id":"submission-3"\}/);
+  t.match(r.stderr, /daxpin: last line of .*run-b\.jsonl is incomplete \(killed run\?\); ignored\n/, "a run file's warnings are said");
   t.notMatch(r.stderr, TOKEN, 'the token is never printed');
   const validate = kcidbValidator();
   for (const x of rx.arrivals) {
