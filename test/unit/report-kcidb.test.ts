@@ -1,12 +1,14 @@
 // KCIDB output of a multi-kernel run, validated against KernelCI's own schema (kcidb-io v5.3,
 // Draft-07 with formats, vendored in lib/report/kcidb-io/), and the status mapping.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import t from 'tap';
 import { kcidbReport, kcidbStatus } from '../../lib/report/kcidb';
 import { renderReport } from '../../lib/report/render';
 import { parseRunText } from '../../lib/report/runfile';
 import { KERNEL_A, PLANTED, RUN_A, plannedKeys, runAText, runBText } from '../fixtures/runs';
-import { kcidbErrors, kcidbValidator } from '../helpers/kcidb';
+import { KCIDB_SCHEMA_PATH, kcidbErrors, kcidbValidator } from '../helpers/kcidb';
 
 /** `daxpin vm --kernel 6.1 --kernel 7.3`: one JSONL per kernel, run ids `<runId>-<release>`. */
 function vmKernelRun(release: string): string {
@@ -83,4 +85,10 @@ t.test('kcidb status mapping covers every cell verdict', async (t) => {
     (['crashed', 'violation', 'error', 'not-run', 'map-refused', 'refused', 'waited', 'ok'] as const).map(kcidbStatus),
     ['FAIL', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'PASS', 'PASS', 'PASS'],
   );
+});
+
+const SHARED_SCHEMA = path.resolve(KCIDB_SCHEMA_PATH, '../../../../../shared/kcidb/v5.3.schema.json');
+
+t.test('the vendored schema is the one CI keeps beside the repository, when it is there', { skip: fs.existsSync(SHARED_SCHEMA) ? false : `${SHARED_SCHEMA} is not beside this clone` }, async (t) => {
+  t.same(JSON.parse(fs.readFileSync(KCIDB_SCHEMA_PATH, 'utf8')), JSON.parse(fs.readFileSync(SHARED_SCHEMA, 'utf8')));
 });
