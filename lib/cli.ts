@@ -10,6 +10,7 @@ import { planKey } from './outcome';
 import { ConfigSource, RunSummary, newRunId, plan, runDoubts, runMatrix, Progress } from './engine/run';
 import { DurableLines, writeFileSynced } from './host/durable';
 import { findLeftovers, removeLeftovers, workDirPrefix } from './host/leftovers';
+import type { KtapConsole } from './report/ktap';
 import { CaseTiming } from './engine/orchestrator';
 import { HoldMode } from './engine/hold';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
@@ -20,7 +21,7 @@ import { invariantViolations, configViolations, kernelLogRecordViolations, outco
 import { RUN_DEFAULTS } from './run-options';
 import { DaxpinError, reason } from './errors';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
-// only: `run` in a TCG guest would pay 0.3 s to load it.
+// only: `run` in a TCG guest would pay 0.3 s to load it. report/ktap only with --ktap-console.
 
 /** A usage error: one line on stderr, exit 2. */
 const usage = (message: string) => new DaxpinError('EUSAGE', message);
@@ -73,6 +74,8 @@ interface RunCliOptions {
   runRecord: boolean;
   canaryKb: number;
   caseBudgetMs: number;
+  /** true: /dev/console. */
+  ktapConsole?: string | true;
 }
 
 async function runCommand(o: RunCliOptions): Promise<number> {
@@ -110,6 +113,16 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   }
 }
 
+async function openKtapConsole(file: string | true, plannedKeys: string[]): Promise<KtapConsole> {
+  const where = file === true ? '/dev/console' : file;
+  const { KtapConsole } = await import('./report/ktap');
+  try {
+    return new KtapConsole(where, os.release(), plannedKeys);
+  } catch (e) {
+    throw usage(`cannot write --ktap-console ${where}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
 async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir: string, runId: string, lines: DurableLines): Promise<number> {
   let sources: ConfigSource[];
   if (o.dir !== undefined) {
@@ -130,6 +143,7 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
   }
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
+  const ktap = o.ktapConsole === undefined ? undefined : await openKtapConsole(o.ktapConsole, planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id))).filter((k) => !skip?.has(k)));
   warnAboutLeftovers();
   const timing: CaseTiming = {
     holdMs: o.holdMs,
@@ -146,7 +160,12 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     matrix: o.matrix,
     globs: o.cases,
     timing,
-    out: { write: (line) => lines.writeLine(JSON.stringify(line)) },
+    out: {
+      write: (line) => {
+        lines.writeLine(JSON.stringify(line));
+        ktap?.write(line);
+      },
+    },
     workDir,
     runner: 'native',
     argv: process.argv.slice(2),
@@ -167,6 +186,7 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     },
     onProgress: (p) => printProgress(p, tty),
   });
+  ktap?.close();
   printSummary(summary, lines.path);
   const stopped = stopRequested();
   if (summary.interrupted || stopped) return signalExitCode(stopped ?? 'SIGINT');
@@ -300,6 +320,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
     .option('--out <file>', 'JSONL output (appended)')
+    .option('--ktap-console [file]', 'also print KTAP results as cases finish, to /dev/console or this file (/dev/kmsg works)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
@@ -330,9 +351,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('report')
-    .description('turn run JSONL into html, md, junit, tap or kcidb')
+    .description('turn run JSONL into html, md, junit, tap, kcidb or ktap')
     .argument('<runs...>', 'JSONL files from daxpin run / daxpin vm')
-    .option('--format <format>', 'html | md | junit | tap | kcidb (default: from --out, else md)')
+    .option('--format <format>', 'html | md | junit | tap | kcidb | ktap (default: from --out, else md)')
     .option('--out <path>', 'write here instead of stdout')
     .option('--expectations <file>', 'expected outcome classes by kernel range, compared with the measurements')
     .action(async (runs: string[], o) => {
@@ -407,6 +428,62 @@ export function buildProgram(setExit: (code: number) => void): Command {
       const failed = await removeLeftovers(left, say);
       for (const f of failed) say(`could not remove ${f}`);
       setExit(failed.length > 0 ? 2 : 0);
+    });
+
+  program
+    .command('submit')
+    .description('post results to a KCIDB REST endpoint (DAXPIN_KCIDB_URL and DAXPIN_KCIDB_TOKEN from the environment)')
+    .argument('<files...>', 'a KCIDB JSON file (daxpin report --format kcidb), or run JSONL files')
+    .option('--kcidb', 'submit to KCIDB')
+    .action(async (files: string[], o: { kcidb?: boolean }) => {
+      if (!o.kcidb) throw usage('say where to submit: --kcidb');
+      const { submitKcidb } = await import('./submit');
+      const r = await submitKcidb(files, { env: process.env, log: (line) => process.stderr.write(`daxpin: ${line}\n`) });
+      process.stderr.write(`daxpin: submitted ${r.tests} tests to KCIDB${r.answer ? `: ${r.answer}` : ''}\n`);
+      setExit(0);
+    });
+
+  program
+    .command('lava')
+    .description('print a LAVA job definition: boot a kernel on a lab board and run lava/daxpin.yaml on its pmem device')
+    .requiredOption('--kernel <url>', 'kernel image (bzImage) URL')
+    .requiredOption('--device-type <type>', 'LAVA device type of the board')
+    .requiredOption('--pmem <dev>', 'the board\'s pmem device daxpin formats (/dev/pmemN)')
+    .requiredOption('--rootfs <url>', 'root filesystem tarball URL (NFS root)')
+    .option('--modules <url>', 'kernel modules tarball URL')
+    .option('--ramdisk <url>', 'initramfs URL')
+    .option('--kernel-args <args>', 'extra kernel command line (e.g. memmap=4G!12G for emulated pmem)')
+    .addOption(new Option('--boot-method <method>').choices(['ipxe', 'grub', 'u-boot']).default('ipxe'))
+    .option('--repository <url>', "daxpin's git repository as the lab reaches it (default: this checkout's origin)")
+    .option('--revision <ref>', 'revision to test (default: this checkout\'s HEAD)')
+    .addOption(configOption())
+    .addOption(casesOption())
+    .addOption(matrixOption())
+    .addOption(new Option('--test-minutes <n>', 'time limit of the test action').argParser(intOption('--test-minutes', 1, 24 * 60, 'minutes')).default(120))
+    .option('--out <file>', 'write the job here instead of stdout')
+    .action(async (o) => {
+      checkConfigs(o.config);
+      const { lavaJob, thisCheckout, toYaml } = await import('./lava');
+      const here = thisCheckout(path.resolve(__dirname, '..', '..'));
+      const repository = o.repository ?? here.repository;
+      const revision = o.revision ?? here.revision;
+      if (!repository) throw usage("give --repository: daxpin's git URL as the lab reaches it (this checkout has no http(s) origin)");
+      if (!revision) throw usage('give --revision: the daxpin revision the job tests');
+      const yaml = toYaml(lavaJob({ ...o, configs: o.config, repository, revision }));
+      if (o.out) fs.writeFileSync(o.out, yaml);
+      else process.stdout.write(yaml);
+      setExit(0);
+    });
+
+  program
+    .command('doctor')
+    .description('what works on this machine for daxpin and what to do where it does not; exit 0 when the qemu runner can run')
+    .option('--no-probe', 'do not boot the short KVM probe guest when no verdict is cached')
+    .action(async (o: { probe: boolean }) => {
+      const { doctorReport, gatherFacts, renderDoctor } = await import('./doctor');
+      const report = doctorReport(await gatherFacts({ probeKvm: o.probe }));
+      process.stdout.write(renderDoctor(report));
+      setExit(report.qemuRunner ? 0 : 2);
     });
 
   program

@@ -42,6 +42,7 @@ const FORMAT_BY_EXTENSION: Record<string, ReportFormat> = {
   '.xml': 'junit',
   '.tap': 'tap',
   '.json': 'kcidb',
+  '.ktap': 'ktap',
 };
 
 function resolveFormat(format: string | undefined, out: string | undefined): ReportFormat {

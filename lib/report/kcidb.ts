@@ -1,4 +1,5 @@
-// KCIDB JSON (KernelCI common reporting, I/O schema v5): one checkout and one
+// KCIDB JSON (KernelCI common reporting, I/O schema v5.3; the tests validate it against
+// kcidb-io's own schema, vendored in kcidb-io/): one checkout and one
 // build per run (daxpin tests released kernels, it builds nothing, so they carry
 // only ids, times and the kernel release), one test per case and per config check.
 //
@@ -67,16 +68,36 @@ export interface KcidbReport {
 export function kcidbReport(runs: ParsedRun[]): KcidbReport {
   const grid = buildGrid(runs);
   const report: KcidbReport = { version: { ...KCIDB_VERSION }, checkouts: [], builds: [], tests: [] };
-  for (const { run } of runs) {
+  for (const { run, end } of runs) {
     const id = `${ORIGIN}:${run.runId}`;
-    report.checkouts.push({ id, origin: ORIGIN, comment: `kernel ${run.kernel}`, start_time: run.startedAt, misc: { kernel_release: run.kernel } });
+    report.checkouts.push({
+      id,
+      origin: ORIGIN,
+      comment: `kernel ${run.kernel}`,
+      start_time: run.startedAt,
+      ...(end ? { origin_tests_finish_time: end.finishedAt } : {}),
+      misc: { kernel_release: run.kernel },
+    });
     report.builds.push({
       id,
       checkout_id: id,
       origin: ORIGIN,
       comment: `kernel ${run.kernel} (released build, not built by daxpin)`,
       start_time: run.startedAt,
-      misc: { kernel_release: run.kernel, runner: run.runner, accel: run.accel, argv: run.argv },
+      // Provenance: how the run was made, so a reader can repeat it.
+      misc: {
+        kernel_release: run.kernel,
+        runner: run.runner,
+        accel: run.accel,
+        argv: run.argv,
+        host: run.host,
+        jsonl_schema: run.schema,
+        hold_ms: run.holdMs,
+        settle_ms: run.settleMs,
+        planned: run.planned.length,
+        finished: end !== null && !end.interrupted && end.error === undefined,
+        ...(end?.error !== undefined ? { stopped: end.error } : {}),
+      },
     });
   }
   for (const suite of suitesOf(grid)) {

@@ -5,11 +5,12 @@ import { checkExpectations } from './expectations';
 import { renderHtml } from './html';
 import { renderJUnit } from './junit';
 import { renderKcidb } from './kcidb';
+import { renderKtap } from './ktap';
 import { renderMarkdown } from './markdown';
 import type { ParsedRun } from './runfile';
 import { renderTap } from './tap';
 
-export const REPORT_FORMATS = ['html', 'md', 'junit', 'tap', 'kcidb'] as const;
+export const REPORT_FORMATS = ['html', 'md', 'junit', 'tap', 'kcidb', 'ktap'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface RenderOptions {
@@ -30,5 +31,7 @@ export function renderReport(runs: ParsedRun[], format: ReportFormat, opts: Rend
       return renderTap(runs);
     case 'kcidb':
       return renderKcidb(runs);
+    case 'ktap':
+      return renderKtap(runs);
   }
 }

@@ -9,6 +9,8 @@ import { readRun } from '../../lib/report/runfile';
 import { compareRuns } from '../../lib/report/compare';
 import { compareCommand, reportCommand } from '../../lib/report/commands';
 import { outcomeClass } from '../../lib/verdict';
+import { kcidbErrors, kcidbValidator } from '../helpers/kcidb';
+import { ktapLeaves, parseKtap } from '../helpers/ktap';
 
 const cli = path.join(__dirname, '..', '..', 'lib', 'cli.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-compare-'));
@@ -45,9 +47,13 @@ t.test('two real runs compare case by case', async (t) => {
   t.equal(res.exitCode, cmp.regressions.length > 0 ? 1 : 0, 'exit code follows the regressions found');
   t.match(res.output, /regression/i, 'the comparison says whether there are regressions');
 
-  for (const format of ['html', 'md', 'junit', 'tap', 'kcidb']) {
+  for (const format of ['html', 'md', 'junit', 'tap', 'kcidb', 'ktap']) {
     const r = reportCommand({ runs: [base, next], format });
     t.equal(r.exitCode, 0, `${format} report of two real runs`);
     t.ok(r.output.length > 0, `${format} report is not empty`);
   }
+  const validate = kcidbValidator();
+  t.ok(validate(JSON.parse(reportCommand({ runs: [base, next], format: 'kcidb' }).output)), `KCIDB of two real runs validates: ${kcidbErrors(validate)}`);
+  const ktap = parseKtap(reportCommand({ runs: [base, next], format: 'ktap' }).output);
+  t.equal(ktapLeaves(ktap).size, b.cases.length + n.cases.length + 2, 'KTAP of two real runs: every case and each config test, strictly parsed');
 });

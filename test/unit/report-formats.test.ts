@@ -1,21 +1,15 @@
 // Every report format from the two synthetic runs: Markdown, JUnit XML (parsed),
-// TAP 14 (parsed), KCIDB (validated against the schema subset).
+// TAP 14 (parsed); KCIDB has its own file (report-kcidb.test.ts).
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import t from 'tap';
 import { Parser } from 'tap-parser';
 import type { FinalResults } from 'tap-parser';
-import { kcidbReport, kcidbStatus } from '../../lib/report/kcidb';
 import { renderReport } from '../../lib/report/render';
 import { parseRunText } from '../../lib/report/runfile';
 import { KERNEL_A, KERNEL_B, PLANTED, plannedKeys, runAText, runBText } from '../fixtures/runs';
 
 const runs = [parseRunText(runAText(), 'a.jsonl'), parseRunText(runBText(), 'b.jsonl')];
-const ROOT = path.resolve(__dirname, '../../..');
 
 t.test('markdown: violations with reproduction first, then changes, then tables', async (t) => {
   const md = renderReport(runs, 'md');
@@ -94,45 +88,6 @@ t.test('tap: TAP 14 that a strict parser accepts, with the documented mapping', 
   t.match(tap, /ok \d+ - uring-fixed\.punch-hole\.pte-shared: pin-refused:EOPNOTSUPP\n/);
   t.match(tap, /not ok \d+ - config fsck: xfs_repair -n exited 1/);
   t.match(tap, '\nnot ok 6 - 6.16.3+deb14-amd64 xfs\n', 'B/xfs fails by its fsck alone');
-});
-
-t.test('kcidb: validates against the KCIDB v5 schema subset', async (t) => {
-  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'lib/report/kcidb.schema.json'), 'utf8'));
-  const ajv = new Ajv2020({ allErrors: true, strict: true });
-  addFormats(ajv);
-  const validate = ajv.compile(schema);
-  const text = renderReport(runs, 'kcidb');
-  const report = JSON.parse(text);
-  t.ok(validate(report), JSON.stringify(validate.errors?.slice(0, 3)));
-  t.same(report.version, { major: 5, minor: 3 });
-  t.same(
-    report.checkouts.map((c: { id: string }) => c.id),
-    ['daxpin:runA-20250101', 'daxpin:runB-20250102'],
-  );
-  const byPath = (kernelRun: string, p: string) => report.tests.find((x: { id: string; path: string }) => x.path === p && x.id.startsWith(`daxpin:${kernelRun}:`));
-  t.equal(byPath('runB-20250102', 'daxpin.xfs_dax.vmsplice.truncate_shrink.pte_shared').status, 'FAIL');
-  t.equal(byPath('runB-20250102', 'daxpin.ext4_dax.vmsplice.punch_hole.pte_shared').status, 'FAIL', 'a crash is FAIL: the tested kernel is faulty');
-  t.equal(byPath('runB-20250102', 'daxpin.ext4_dax.vmsplice.punch_hole.pmd_shared').status, 'MISS');
-  t.equal(byPath('runA-20250101', 'daxpin.xfs.uring_fixed.truncate_shrink.pte_shared').status, 'ERROR');
-  t.equal(byPath('runA-20250101', 'daxpin.xfs.none.truncate_shrink.pte_sync').status, 'SKIP');
-  t.equal(byPath('runA-20250101', 'daxpin.xfs_dax.uring_fixed.punch_hole.pte_shared').status, 'PASS');
-  t.equal(byPath('runA-20250101', 'daxpin.xfs_dax.odirect_read.punch_hole.pte_shared').status, 'PASS');
-  t.equal(byPath('runB-20250102', 'daxpin.xfs.fsck').status, 'FAIL');
-  t.equal(byPath('runA-20250101', 'daxpin.xfs.fsck').status, 'PASS');
-  t.equal(report.tests.length, plannedKeys().length * 2 + 5);
-  t.equal(new Set(report.tests.map((x: { id: string }) => x.id)).size, report.tests.length, 'test ids are unique');
-
-  t.notOk(validate({ ...report, tests: [{ ...report.tests[0], status: 'BROKEN' }] }), 'the schema does reject a bad status');
-  t.notOk(validate({ ...report, tests: [{ ...report.tests[0], path: 'daxpin.xfs dax' }] }), 'and a bad path');
-  t.notOk(validate({ ...report, tests: [{ ...report.tests[0], start_time: null }] }), 'and a null');
-  t.same(kcidbReport([]).tests, []);
-});
-
-t.test('kcidb status mapping covers every cell verdict', async (t) => {
-  t.same(
-    (['crashed', 'violation', 'error', 'not-run', 'map-refused', 'refused', 'waited', 'ok'] as const).map(kcidbStatus),
-    ['FAIL', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'PASS', 'PASS', 'PASS'],
-  );
 });
 
 t.test("a kernel the VM runner stopped early says why in the kernels tables", async (t) => {
