@@ -20,8 +20,10 @@ export interface ParsedRun {
   /** The file name as given, for messages. */
   source: string;
   run: RunRecord;
-  /** One record per planned case that ran, in file order (a repeated case keeps its last record). */
+  /** One record per planned case that ran, in file order (of a case run `--repeat` times, its last run). */
   cases: CaseRecord[];
+  /** Every run of every case (`--repeat` runs each case several times), in file order. */
+  attempts: CaseRecord[];
   configs: ConfigRecord[];
   /** null when the run was killed before it could write its end record. */
   end: EndRecord | null;
@@ -59,6 +61,7 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
   const torn = !text.endsWith('\n') ? lines.length - 1 : -1;
   let run: RunRecord | null = null;
   const byKey = new Map<string, CaseRecord>();
+  const byAttempt = new Map<string, CaseRecord>();
   const configs: ConfigRecord[] = [];
   let end: EndRecord | null = null;
 
@@ -88,10 +91,13 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
     }
     if (rec.record === 'case') {
       const key = planKey(rec.config, rec.caseId);
-      if (byKey.has(key)) {
-        warnings.push(`${source}: case ${key} is recorded twice; the later record is used`);
-        byKey.delete(key);
+      const attempt = rec.repeat === undefined ? key : `${key}#${rec.repeat}`;
+      if (byAttempt.has(attempt)) {
+        warnings.push(`${source}: case ${key}${rec.repeat === undefined ? '' : ` (repeat ${rec.repeat})`} is recorded twice; the later record is used`);
+        byAttempt.delete(attempt);
       }
+      byAttempt.set(attempt, rec);
+      byKey.delete(key);
       byKey.set(key, rec);
     } else if (rec.record === 'config') {
       configs.push(rec);
@@ -100,7 +106,7 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
     }
   }
   if (run === null) throw new ReportInputError(`${source} has no complete run record; not a daxpin run file`);
-  return { source, run, cases: [...byKey.values()], configs, end, warnings };
+  return { source, run, cases: [...byKey.values()], attempts: [...byAttempt.values()], configs, end, warnings };
 }
 
 type Shape = Record<string, 'string' | 'number' | 'boolean' | 'object' | 'array'>;
@@ -170,4 +176,9 @@ export function readRuns(paths: string[]): ParsedRun[] {
     seen.set(r.run.runId, r.source);
   }
   return runs;
+}
+
+/** A parsed run as the findings engine reads it: every record, repetitions included. */
+export function findingsRun(parsed: ParsedRun): { run: RunRecord; records: CaseRecord[]; notRun: string[] } {
+  return { run: parsed.run, records: parsed.attempts, notRun: notRunKeys(parsed) };
 }
