@@ -34,6 +34,13 @@ function intOption(name: string, min: number, max: number) {
   };
 }
 
+function countOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+    return Number(value);
+  };
+}
+
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
 function checkConfigs(names: string[] | undefined): Config[] | undefined {
@@ -65,6 +72,7 @@ interface RunCliOptions {
   runRecord: boolean;
   canaryKb: number;
   caseBudgetMs: number;
+  repeat: number;
 }
 
 async function runCommand(o: RunCliOptions): Promise<number> {
@@ -140,6 +148,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     runId,
     skip,
     writeRunRecord: o.runRecord,
+    repeat: o.repeat,
     shouldStop: () => stop,
     onCaseStart: (key) => {
       writeInflight(o.inflight, key);
@@ -151,9 +160,47 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   });
   out.close();
   printSummary(summary, outPath);
+  // A guest run (no run record: the VM runner writes it) leaves reports to the host.
+  if (o.runRecord) await printFindings([outPath], outPath.replace(/\.jsonl$/, ''));
   const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
   if (summary.interrupted) return 130;
   return violations > 0 ? 1 : 0;
+}
+
+/** The findings summary on stderr, and the HTML report and mail beside the JSONL; never changes the exit code. */
+async function printFindings(files: string[], stem: string): Promise<void> {
+  try {
+    const { writeRunReports } = await import('./report/artifacts');
+    process.stderr.write(`${writeRunReports(files, stem).lines.join('\n')}\n`);
+  } catch (e) {
+    process.stderr.write(`daxpin: no reports written: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+}
+
+/**
+ * `daxpin vm` (and `daxpin run` into guests): the plan on every kernel, `repeatBoots`
+ * times over (each time in fresh boots, in its own directory), then the findings.
+ */
+async function vmThenReport(opts: import('./vm/runner').VmOptions, repeatBoots: number): Promise<number> {
+  const { vmCommand } = await import('./vm/runner');
+  const runId = opts.runId ?? newRunId();
+  const outDir = path.resolve(opts.outDir ?? `daxpin-vm-${runId}`);
+  const files: string[] = [];
+  let violations = false;
+  let failed = false;
+  for (let round = 1; round <= repeatBoots; round++) {
+    const r = await vmCommand({
+      ...opts,
+      runId: repeatBoots > 1 ? `${runId}-r${round}` : runId,
+      outDir: repeatBoots > 1 ? path.join(outDir, `round-${round}`) : outDir,
+    });
+    files.push(...r.kernels.map((k) => k.file).filter((f) => f !== '' && fs.existsSync(f)));
+    violations ||= r.exitCode === 1;
+    failed ||= r.exitCode === 2;
+    if (r.exitCode === 2 && r.kernels.length === 0) break; // bad input: nothing ran
+  }
+  if (files.length > 0) await printFindings(files, path.join(outDir, 'report'));
+  return violations ? 1 : failed ? 2 : 0;
 }
 
 /** The VM runner's in-flight marker: what is running now, on the results share. */
@@ -249,6 +296,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default('default');
   const casesOption = () => new Option('--cases <glob>', 'only cases whose id (or config/id) matches; repeatable, comma-separated').argParser(collect);
+  const repeatOption = () => new Option('--repeat <n>', 'run each case n times, each on fresh files (reports give rates)').argParser(countOption('--repeat', 1, 1000)).default(1);
   const configOption = () => new Option('--config <name>', `config(s): ${CONFIGS.map((c) => c.name).join(', ')}`).argParser(collect);
 
   program
@@ -263,6 +311,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
+    .addOption(repeatOption())
     .option('--out <file>', 'JSONL output (appended)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
@@ -272,7 +321,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         const { vmCommand } = await import('./vm/runner');
-        setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb })).exitCode);
+        setExit(await vmThenReport({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb, repeat: o.repeat }, 1));
         return;
       }
       setExit(await runCommand(o));
@@ -324,10 +373,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
     .option('--no-install', 'refuse instead of installing missing host packages')
     .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
+    .addOption(repeatOption())
+    .addOption(new Option('--repeat-boots <n>', 'run the whole plan n times, each kernel in fresh boots (reports give rates)').argParser(countOption('--repeat-boots', 1, 100)).default(1))
     .action(async (o) => {
       checkConfigs(o.config);
-      const { vmCommand } = await import('./vm/runner');
-      setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+      setExit(await vmThenReport({ ...o, kernels: o.kernel }, o.repeatBoots));
     });
 
   program

@@ -130,6 +130,7 @@ interface Accumulator {
 export function computeFindings(runs: FindingsRun[], predicates: Predicate[] = PREDICATES): FindingsReport {
   const kernelNames = [...new Set(runs.map((r) => r.run.kernel))].sort(compareReleases);
   const byKernel = new Map(kernelNames.map((k) => [k, runs.filter((r) => r.run.kernel === k)]));
+  const recordsByKey = new Map(kernelNames.map((k) => [k, indexByKey((byKernel.get(k) ?? []).flatMap((r) => r.records))]));
   const acc = new Map<string, Accumulator>();
   for (const [kernel, kernelRuns] of byKernel) {
     for (const rec of kernelRuns.flatMap((r) => r.records)) {
@@ -151,21 +152,35 @@ export function computeFindings(runs: FindingsRun[], predicates: Predicate[] = P
       }
     }
   }
-  const findings = [...acc.entries()].map(([id, a]) => toFinding(id, a, kernelNames, byKernel));
+  const findings = [...acc.entries()].map(([id, a]) => toFinding(id, a, kernelNames, byKernel, recordsByKey));
   findings.sort(compareFindings);
   return { kernels: kernelNames.map((k) => kernelSummary(k, byKernel.get(k) ?? [])), findings };
 }
 
-function toFinding(id: string, a: Accumulator, kernelNames: string[], byKernel: Map<string, FindingsRun[]>): Finding {
+function indexByKey(records: CaseRecord[]): Map<string, CaseRecord[]> {
+  const out = new Map<string, CaseRecord[]>();
+  for (const r of records) {
+    const key = planKey(r.config, r.caseId);
+    out.set(key, [...(out.get(key) ?? []), r]);
+  }
+  return out;
+}
+
+function toFinding(
+  id: string,
+  a: Accumulator,
+  kernelNames: string[],
+  byKernel: Map<string, FindingsRun[]>,
+  recordsByKey: Map<string, Map<string, CaseRecord[]>>,
+): Finding {
   const cases = [...new Set([...a.hits.values()].flatMap((m) => [...m.keys()]))].sort();
   const kernels = kernelNames.map((kernel): KernelFinding => {
-    const kernelRuns = byKernel.get(kernel) ?? [];
-    const records = kernelRuns.flatMap((r) => r.records);
+    const records = recordsByKey.get(kernel) ?? new Map<string, CaseRecord[]>();
     const hits = a.hits.get(kernel) ?? new Map<string, number>();
     const rates: CaseRate[] = [];
     let seen = 0;
     for (const key of cases) {
-      const mine = records.filter((r) => planKey(r.config, r.caseId) === key);
+      const mine = records.get(key) ?? [];
       seen += mine.length;
       const runs = mine.filter((r) => decidable(a.predicate, r)).length;
       if (runs > 0) rates.push({ key, hits: hits.get(key) ?? 0, runs });

@@ -63,6 +63,8 @@ export interface VmOptions {
   settleMs?: number;
   /** Canary KiB the guest writes after each op (`run --canary-kb`); default: the guest's default. */
   canaryKb?: number;
+  /** Runs of each case in the guest (`run --repeat`). */
+  repeat?: number;
   /** Default `./daxpin-vm-<runId>`. */
   outDir?: string;
   /** Size of /dev/pmem0 in MiB. */
@@ -389,6 +391,7 @@ export interface KernelRunOptions {
   holdMs: number;
   settleMs: number;
   canaryKb?: number;
+  repeat?: number;
   pmemMb: number;
   memMb: number;
   outDir: string;
@@ -639,6 +642,7 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
         '--settle-ms',
         String(o.settleMs),
         ...(o.canaryKb !== undefined ? ['--canary-kb', String(o.canaryKb)] : []),
+        ...(o.repeat !== undefined && o.repeat > 1 ? ['--repeat', String(o.repeat)] : []),
         ...o.configs.flatMap((c) => ['--config', c.name]),
         ...(o.cases ?? []).flatMap((g) => ['--cases', g]),
       ];
@@ -940,6 +944,7 @@ async function vmCommandInner(opts: VmOptions, log: (line: string) => void): Pro
       holdMs,
       settleMs,
       canaryKb: opts.canaryKb,
+      repeat: opts.repeat,
       pmemMb,
       memMb: opts.memMb ?? DEFAULT_MEM_MB,
       outDir,
