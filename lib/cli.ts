@@ -340,7 +340,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('report')
     .description('turn run JSONL into html, md, junit, tap or kcidb')
     .argument('<runs...>', 'JSONL files from daxpin run / daxpin vm')
-    .option('--format <format>', 'html | md | junit | tap | kcidb (default: from --out, else md)')
+    .option('--format <format>', 'html | md | mail | junit | tap | kcidb (default: from --out, else md)')
+    .option('--baseline <run>', 'runs to compare the findings against (mail); repeatable', collect)
     .option('--out <path>', 'write here instead of stdout')
     .option('--expectations <file>', 'expected outcome classes by kernel range, compared with the measurements')
     .action(async (runs: string[], o) => {
@@ -378,6 +379,59 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (o) => {
       checkConfigs(o.config);
       setExit(await vmThenReport({ ...o, kernels: o.kernel }, o.repeatBoots));
+    });
+
+  program
+    .command('bisect')
+    .description('binary search over the Debian kernel packages between two versions for where the outcome of the matching cases changes (boots qemu)')
+    .requiredOption('--good <version>', 'a release, package version or upstream version (daxpin kernels)')
+    .requiredOption('--bad <version>', 'the other end')
+    .requiredOption('--cases <glob>', 'the cases to run at each step; repeatable, comma-separated', collect)
+    .addOption(configOption())
+    .addOption(repeatOption())
+    .option('--state <file>', 'the resumable state file (default ./daxpin-bisect.json)')
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)))
+    .action(async (o) => {
+      checkConfigs(o.config);
+      const { bisectCommand } = await import('./findings/bisect-command');
+      setExit(await bisectCommand({ good: o.good, bad: o.bad, cases: o.cases, config: o.config, repeat: o.repeat, state: o.state, holdMs: o.holdMs, settleMs: o.settleMs }));
+    });
+
+  program
+    .command('repro')
+    .description('write a standalone reproducer of one case: a C program and the shell lines that prepare its filesystem')
+    .argument('<case>', 'pinMethod.layoutOp.mapping (or config/pinMethod.layoutOp.mapping)')
+    .addOption(configOption())
+    .option('--c', 'the C reproducer (the only kind so far)')
+    .option('--out <dir>', 'write repro.c and setup.sh here (default: print both)')
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
+    .addOption(new Option('--canary-kb <n>').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
+    .action(async (id: string, o) => {
+      const { reproCase, renderReproC, renderReproSetup } = await import('./findings/repro-c');
+      const slash = id.indexOf('/');
+      const config = slash === -1 ? o.config?.[0] : id.slice(0, slash);
+      if (!config) throw new UsageError('give the config: --config NAME or CONFIG/CASE');
+      if (!o.c) throw new UsageError('give --c (a C reproducer is the only kind daxpin writes)');
+      let c;
+      try {
+        c = reproCase(config, slash === -1 ? id : id.slice(slash + 1));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const opts = { holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb };
+      const program = renderReproC(c, opts);
+      const setup = renderReproSetup(c, opts);
+      if (o.out === undefined) {
+        process.stdout.write(`${program}\n/* ---- setup.sh ---- */\n/*\n${setup}*/\n`);
+      } else {
+        fs.mkdirSync(o.out, { recursive: true });
+        fs.writeFileSync(path.join(o.out, 'repro.c'), program);
+        fs.writeFileSync(path.join(o.out, 'setup.sh'), setup, { mode: 0o755 });
+        process.stderr.write(`daxpin: wrote ${path.join(o.out, 'repro.c')} and ${path.join(o.out, 'setup.sh')} (run: sh ${path.join(o.out, 'setup.sh')} DEVICE)\n`);
+      }
+      setExit(0);
     });
 
   program

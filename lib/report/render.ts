@@ -5,16 +5,19 @@ import { checkExpectations } from './expectations';
 import { renderHtml } from './html';
 import { renderJUnit } from './junit';
 import { renderKcidb } from './kcidb';
+import { renderMail } from './mail';
 import { renderMarkdown } from './markdown';
 import type { ParsedRun } from './runfile';
 import { renderTap } from './tap';
 
-export const REPORT_FORMATS = ['html', 'md', 'junit', 'tap', 'kcidb'] as const;
+export const REPORT_FORMATS = ['html', 'md', 'mail', 'junit', 'tap', 'kcidb'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface RenderOptions {
   /** Compared with the measurements in the HTML and Markdown reports. */
   expectations?: Expectation[];
+  /** Runs the mail compares its findings with. */
+  baseline?: ParsedRun[];
 }
 
 export function renderReport(runs: ParsedRun[], format: ReportFormat, opts: RenderOptions = {}): string {
@@ -24,6 +27,8 @@ export function renderReport(runs: ParsedRun[], format: ReportFormat, opts: Rend
       return renderHtml(runs, { deviations });
     case 'md':
       return renderMarkdown(runs, { deviations });
+    case 'mail':
+      return renderMail(runs, { baseline: opts.baseline });
     case 'junit':
       return renderJUnit(runs);
     case 'tap':
