@@ -83,11 +83,11 @@ async function packageDebs(k: ArchiveKernel): Promise<string[]> {
   return debs;
 }
 
-/** The Debian changelog a kernel's packages carry (usr/share/doc/<pkg>/changelog.Debian.gz), or null. */
+/** The Debian changelog a kernel's packages carry (usr/share/doc/<pkg>/changelog.Debian.gz; changelog.gz in signed images), or null. */
 export async function packageChangelog(debs: string[]): Promise<string | null> {
   for (const deb of debs) {
     const { stdout: listing } = await execFileAsync('dpkg-deb', ['-c', deb], { maxBuffer: 64 << 20 });
-    const member = /\s(\.\/usr\/share\/doc\/[^/\s]+\/changelog\.Debian\.gz)$/m.exec(listing)?.[1];
+    const member = /\s(\.\/usr\/share\/doc\/[^/\s]+\/changelog(?:\.Debian)?\.gz)$/m.exec(listing)?.[1];
     if (!member) continue;
     const { stdout } = await execFileAsync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "$2" | gzip -dc', 'sh', deb, member], {
       maxBuffer: 256 << 20,
@@ -218,7 +218,7 @@ async function answer(
   } catch (err) {
     out.push(`  (changelog not read: ${err instanceof Error ? err.message : String(err)})`);
   }
-  const upstream = entries.flatMap((e) => e.upstream);
+  const upstream = [...new Set(entries.flatMap((e) => e.upstream))].reverse();
   out.push(
     `  Debian changelog of ${step.bad} since ${step.good}: ${entries.length} entries${entries.length > 0 ? ` (${entries[entries.length - 1].version} .. ${entries[0].version})` : ''}`,
     `  upstream versions it names: ${upstream.length > 0 ? upstream.join(', ') : 'none'}`,

@@ -86,9 +86,11 @@ export interface ChangelogEntry {
 export function parseDebianChangelog(text: string): ChangelogEntry[] {
   const out: ChangelogEntry[] = [];
   for (const line of text.split('\n')) {
-    const head = /^\S+ \(([^)]+)\) /.exec(line);
+    const head = /^(\S+) \(([^)]+)\) /.exec(line);
     if (head) {
-      out.push({ version: head[1], upstream: [] });
+      // A source `linux` entry is itself an upstream version (6.15.6-1~exp1 is 6.15.6; 6.16~rc7 is 6.16-rc7).
+      const own = head[1] === 'linux' ? [head[2].replace(/-[^-]*$/, '').replace(/^\d+:/, '').replace('~rc', '-rc')] : [];
+      out.push({ version: head[2], upstream: own });
       continue;
     }
     const entry = out[out.length - 1];

@@ -82,6 +82,8 @@ t.test('the Debian changelog names the upstream versions between two packages', 
   const entries = parseDebianChangelog(CHANGELOG);
   t.same(entries.map((e) => e.version), ['6.12.57+1', '6.12.54-1', '6.12.1-1~exp1']);
   t.same(entries[0].upstream, ['6.12.55', '6.12.56', '6.12.57']);
+  t.same(entries[1].upstream, ['6.12.54'], 'a source entry names its own upstream version');
+  t.same(entries[2].upstream, ['6.12.1'], "a release's own version");
   t.same(changesBetween(entries, '6.12.54-1').flatMap((e) => e.upstream), ['6.12.55', '6.12.56', '6.12.57']);
   t.same(changesBetween(entries, '6.1.176-1').length, 3, 'another branch: everything newer than the good version');
 });
