@@ -85,13 +85,13 @@ export const PREDICATES: Predicate[] = [
   },
   {
     id: 'returned-while-pinned',
-    title: 'op on a pinned fsdax file returned while the pin was held',
+    title: 'op on a pinned file returned while the pin was held',
     doc:
       'On fsdax a file’s blocks are its pages: an op that frees or moves blocks must wait for pins to drop ' +
-      '(break layouts). This op succeeded before the release (views intact or not).',
+      '(break layouts); page cache need not. This op succeeded before the release (views intact or not).',
     severity: 'behaviour',
-    requires: ['op.blockedUntilRelease', 'daxVerified'],
-    when: [...PINNED, { field: 'daxVerified', eq: true }, { field: 'op.ok', eq: true }, { field: 'op.blockedUntilRelease', eq: false }, { field: 'op.hung', eq: null }],
+    requires: ['op.blockedUntilRelease'],
+    when: [...PINNED, { field: 'op.ok', eq: true }, { field: 'op.blockedUntilRelease', eq: false }, { field: 'op.hung', eq: null }],
     groupBy: ['storage', 'mappingState', 'opFamily'],
   },
   {

@@ -36,7 +36,9 @@ const PIN_FRAGMENTS: Partial<Record<PinKind, PinFragment>> = {
     take: `if (pipe(pipefd) != 0) die("pipe");
   fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
   struct iovec iov = { pinned, PIN_LEN };
-  if (vmsplice(pipefd[1], &iov, 1, 0) != (ssize_t)PIN_LEN) { pin_errno = errno; pin_ok = 0; }`,
+  if (vmsplice(pipefd[1], &iov, 1, 0) != (ssize_t)PIN_LEN) { pin_errno = errno; pin_ok = 0; }
+  /* written through the mapping after vmsplice: a pipe that shows these bytes holds the pages, not a copy */
+  else fill(pinned, PIN_LEN, ID_WRITTEN, ${PIN_FIRST_PAGE});`,
     release: `pipe_len = read_full(pipefd[0], pipe_bytes, PIN_LEN);
   close(pipefd[0]); close(pipefd[1]);`,
     writesBuffer: false,
@@ -172,6 +174,7 @@ export function renderReproC(c: ReproCase, o: ReproOptions = REPRO_DEFAULTS): st
 #define ID_FILE 1u   /* the pinned file as created */
 #define ID_PEER 2u   /* the O_DIRECT peer's bytes (read into the pinned pages) */
 #define ID_OPPEER 3u /* the op's second file */
+#define ID_WRITTEN 4u /* written into the pinned file through its mapping after the pin */
 #define ID_CANARY 100u
 struct rec { char magic[8]; uint32_t id, page, nid, npage; char pad[8]; };
 
@@ -198,7 +201,7 @@ static void fill(unsigned char *p, size_t len, uint32_t id, uint32_t first_page)
   }
 }
 
-/* original (own bytes), written (the peer's, where expected), zero, foreign (any other file's), garbage, mixed */
+/* original (own bytes), written (the peer's where expected, or written through the mapping), zero, foreign (any other file's), garbage, mixed */
 static const char *classify(const unsigned char *p, size_t len, uint32_t own, int peer_expected) {
   int seen[5] = {0}; /* own, written, zero, foreign, garbage */
   if (len == 0) return "n/a";
@@ -208,7 +211,7 @@ static const char *classify(const unsigned char *p, size_t len, uint32_t own, in
     if (!memcmp(&r, &zero, sizeof r)) seen[2] = 1;
     else if (memcmp(r.magic, "DXPREPRO", 8) || r.nid != ~r.id) seen[4] = 1;
     else if (r.id == own) seen[0] = 1;
-    else if (r.id == ID_PEER && peer_expected) seen[1] = 1;
+    else if ((r.id == ID_PEER && peer_expected) || (r.id == ID_WRITTEN && own == ID_FILE)) seen[1] = 1;
     else seen[3] = 1;
   }
   if (seen[3]) return "foreign";
