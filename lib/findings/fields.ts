@@ -5,6 +5,7 @@
 import { LAYOUT_OPS, MAPPINGS } from '../cases/matrix';
 import type { OpKind } from '../cases/matrix';
 import type { CaseRecord } from '../outcome';
+import { isSevereKernelLine } from '../verdict';
 import type { Condition, Dimension } from './predicates';
 
 export interface FieldValues {
@@ -53,6 +54,7 @@ export function valueHolds(cond: Condition, value: unknown): boolean {
   if ('ne' in cond) return value !== cond.ne;
   if ('in' in cond) return (cond.in as unknown[]).includes(value);
   if ('matches' in cond) return typeof value === 'string' && new RegExp(cond.matches).test(value);
+  if ('splat' in cond) return typeof value === 'string' && isSevereKernelLine({ level: 0, signature: value, text: value });
   return typeof value === 'number' && value > cond.gt;
 }
 

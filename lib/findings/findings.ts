@@ -5,7 +5,7 @@
 
 import { planKey } from '../outcome';
 import type { CaseRecord, RunRecord } from '../outcome';
-import { conditionHolds, dimensionOf, fieldValues, isPresent } from './fields';
+import { conditionHolds, dimensionOf, fieldValues, isPresent, valueHolds } from './fields';
 import { PREDICATES } from './predicates';
 import type { Predicate } from './predicates';
 import { reproCommand } from './reproduce';
@@ -86,10 +86,10 @@ function decidable(p: Predicate, rec: CaseRecord): boolean {
 /** The subject values a matching record shows ([null] for a predicate without a subject). */
 function subjectsOf(p: Predicate, rec: CaseRecord): (string | null)[] {
   if (p.subject === undefined) return [null];
-  const re = p.subjectMatches === undefined ? null : new RegExp(p.subjectMatches);
+  const filter = p.subjectWhen;
   const values = fieldValues(rec, p.subject)
     .values.map((v) => (v === null || v === undefined ? '?' : String(v)))
-    .filter((v) => re === null || re.test(v));
+    .filter((v) => filter === undefined || valueHolds(filter, v));
   return [...new Set(values.length > 0 ? values : ['?'])];
 }
 

@@ -27,7 +27,9 @@ export type Condition =
   | { field: string; in: (string | number | boolean | null)[] }
   /** A JavaScript regular expression source, matched against the string value. */
   | { field: string; matches: string }
-  | { field: string; gt: number };
+  | { field: string; gt: number }
+  /** A kernel log signature of the one splat table (verdict.ts isSevereKernelLine). */
+  | { field: string; splat: true };
 
 export interface Predicate {
   /** Stable: part of every finding id; never reused for another meaning. */
@@ -48,12 +50,9 @@ export interface Predicate {
    * is its own finding. With a wildcard path, the matching values.
    */
   subject?: string;
-  /** Only values of the subject field that match this regex source count (with `subject`). */
-  subjectMatches?: string;
+  /** Only subject values that satisfy this condition's test count (its field is ignored). */
+  subjectWhen?: Condition;
 }
-
-/** Kernel log lines that mean the kernel found something wrong (kept equal to verdict.ts SEVERE_KERNEL_LINE). */
-const SPLAT = String.raw`\bWARNING\b|\bBUG\b|\bOops\b|lockdep|possible (circular|recursive) locking|inconsistent lock state|blocked for more than|\bKASAN\b|\bUBSAN\b|general protection|\brcu\b.*\bstall|soft lockup|hard LOCKUP`;
 
 const PINNED: Condition[] = [
   { field: 'status', in: ['done', 'abandoned'] },
@@ -129,10 +128,10 @@ export const PREDICATES: Predicate[] = [
     doc: 'A kernel log line of the splat table (WARNING, BUG, Oops, lockdep, hung task, KASAN, ...), by its normalised signature.',
     severity: 'violation',
     requires: ['kernelLog'],
-    when: [{ field: 'kernelLog.*.signature', matches: SPLAT }],
+    when: [{ field: 'kernelLog.*.signature', splat: true }],
     groupBy: ['storage'],
     subject: 'kernelLog.*.signature',
-    subjectMatches: SPLAT,
+    subjectWhen: { field: '', splat: true },
   },
   {
     id: 'longterm-pin-on-fsdax',
