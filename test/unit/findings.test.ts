@@ -121,3 +121,14 @@ t.test('diff against a baseline: new, gone, rate', async (t) => {
   t.ok(back.some((c) => c.change === 'gone' && c.id === 'foreign-after-early-return/fsdax.mapped'));
   t.equal(RUN_A.length > 0, true);
 });
+
+t.test('the predicates table: unique ids, each documented, conditions over fields a record can have', async (t) => {
+  const ids = PREDICATES.map((p) => p.id);
+  t.same([...new Set(ids)], ids, 'ids are unique');
+  for (const p of PREDICATES) {
+    t.match(p.id, /^[a-z][a-z0-9-]*[A-Za-z0-9]$/, `${p.id}: an id fit for a finding id`);
+    t.ok(p.title.length > 0 && p.doc.length > 20, `${p.id} is documented`);
+    t.ok(p.groupBy.length > 0, `${p.id} is grouped`);
+    t.ok(p.when.length > 0, `${p.id} has conditions`);
+  }
+});
