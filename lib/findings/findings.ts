@@ -217,11 +217,11 @@ function reproduceFinding(kernels: KernelFinding[], byKernel: Map<string, Findin
   return reproCommand(run.run, config, caseId) + repeat;
 }
 
-/** Violations first, then by how many kernels show it, then by id. */
+/** Violations first; among them, those present on some kernels and absent on others (a change); then by id. */
 function compareFindings(a: Finding, b: Finding): number {
   const sev = (f: Finding) => (f.predicate.severity === 'violation' ? 0 : 1);
-  const present = (f: Finding) => f.kernels.filter((k) => k.status === 'present').length;
-  return sev(a) - sev(b) || present(b) - present(a) || a.id.localeCompare(b.id);
+  const steady = (f: Finding) => (f.kernels.some((k) => k.status === 'present') && f.kernels.some((k) => k.status === 'absent') ? 0 : 1);
+  return sev(a) - sev(b) || steady(a) - steady(b) || a.id.localeCompare(b.id);
 }
 
 function kernelSummary(kernel: string, runs: FindingsRun[]): KernelSummary {

@@ -9,7 +9,7 @@
 // that `requires` it, so a missing field never reads as "absent". Adding a predicate,
 // or one over a field the records gain later, is adding a row here.
 
-/** Dimensions a finding can be grouped by; derived from the case's own rows (dimensions.ts). */
+/** Dimensions a finding can be grouped by; derived from the case's own rows (fields.ts dimensionOf). */
 export type Dimension =
   | 'storage' // fsdax (statx STATX_ATTR_DAX seen on the test file) or page-cache
   | 'fsType'
@@ -64,7 +64,7 @@ const PINNED: Condition[] = [
 export const PREDICATES: Predicate[] = [
   {
     id: 'foreign-after-early-return',
-    title: 'op returned while the pin was held, and another file’s bytes reached a view',
+    title: 'op returned while the pin was held, and bytes of another file reached a view',
     doc:
       'The layout op returned before the pin was released (op.blockedUntilRelease false), and afterwards a view ' +
       '(buffer, pipe, file, peer or canary) held bytes of another file: a block freed under a pin was reused.',
@@ -75,8 +75,8 @@ export const PREDICATES: Predicate[] = [
   },
   {
     id: 'foreign-data',
-    title: 'another file’s bytes reached a view although the op waited',
-    doc: 'A view held another file’s bytes, and the op did not return before the release (or not at all).',
+    title: 'bytes of another file reached a view although the op waited',
+    doc: 'A view held bytes of another file, and the op did not return before the release (or not at all).',
     severity: 'violation',
     requires: ['op.blockedUntilRelease', 'views'],
     when: [{ field: 'op.blockedUntilRelease', eq: true }, { field: 'views.*', eq: 'foreign' }],
@@ -86,7 +86,7 @@ export const PREDICATES: Predicate[] = [
     id: 'returned-while-pinned',
     title: 'op on a pinned file returned while the pin was held',
     doc:
-      'On fsdax a file’s blocks are its pages: an op that frees or moves blocks must wait for pins to drop ' +
+      'On fsdax the blocks of a file are its pages: an op that frees or moves blocks must wait for pins to drop ' +
       '(break layouts); page cache need not. This op succeeded before the release (views intact or not).',
     severity: 'behaviour',
     requires: ['op.blockedUntilRelease'],
