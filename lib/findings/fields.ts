@@ -2,7 +2,7 @@
 // grouped by. Records are read as plain JSON: a field a record does not carry is
 // "missing", which is not the same as any value it could have had.
 
-import { LAYOUT_OPS, MAPPINGS } from '../cases/matrix';
+import { LAYOUT_OPS, MAPPINGS, PIN_METHODS } from '../cases/matrix';
 import type { OpKind } from '../cases/matrix';
 import type { CaseRecord } from '../outcome';
 import { isSevereKernelLine } from '../verdict';
@@ -63,6 +63,15 @@ export function conditionHolds(record: unknown, cond: Condition): boolean {
   const { values } = fieldValues(record, cond.field);
   if (values.length === 0) return 'ne' in cond;
   return values.some((v) => valueHolds(cond, v));
+}
+
+/** The case's rows in the matrix tables, for `row.*` conditions (undefined for names the tables do not know). */
+export function rowOf(rec: CaseRecord): { pin: unknown; mapping: unknown; op: unknown } {
+  return {
+    pin: PIN_METHODS.find((x) => x.name === rec.pinMethod),
+    mapping: MAPPINGS.find((x) => x.name === rec.mapping),
+    op: LAYOUT_OPS.find((x) => x.name === rec.layoutOp),
+  };
 }
 
 /** Layout ops by what they do to the pinned file's blocks. */

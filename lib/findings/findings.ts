@@ -5,7 +5,7 @@
 
 import { planKey } from '../outcome';
 import type { CaseRecord, RunRecord } from '../outcome';
-import { conditionHolds, dimensionOf, fieldValues, isPresent, valueHolds } from './fields';
+import { conditionHolds, dimensionOf, fieldValues, isPresent, rowOf, valueHolds } from './fields';
 import { PREDICATES } from './predicates';
 import type { Predicate } from './predicates';
 import { reproCommand } from './reproduce';
@@ -76,10 +76,14 @@ export interface FindingsReport {
 
 const MEASURED_STATUSES = ['done', 'abandoned'];
 
-/** Whether a record can decide the predicate: the right status and every required field present. */
+/**
+ * Whether a record can decide the predicate: the right status, no harness fault (daxpin's
+ * own failure puts the record in doubt), and every required field present.
+ */
 function decidable(p: Predicate, rec: CaseRecord): boolean {
   const crashedPredicate = p.when.some((c) => c.field === 'status' && 'eq' in c && c.eq === 'crashed');
   if (!crashedPredicate && !MEASURED_STATUSES.includes(rec.status)) return false;
+  if ((rec.harnessFaults?.length ?? 0) > 0) return false;
   return p.requires.every((f) => isPresent(rec, f));
 }
 
@@ -134,8 +138,9 @@ export function computeFindings(runs: FindingsRun[], predicates: Predicate[] = P
   const acc = new Map<string, Accumulator>();
   for (const [kernel, kernelRuns] of byKernel) {
     for (const rec of kernelRuns.flatMap((r) => r.records)) {
+      const withRow = { ...rec, row: rowOf(rec) };
       for (const p of predicates) {
-        if (!decidable(p, rec) || !p.when.every((c) => conditionHolds(rec, c))) continue;
+        if (!decidable(p, rec) || !p.when.every((c) => conditionHolds(withRow, c))) continue;
         const groupValues = p.groupBy.map((d) => dimensionOf(rec, d));
         for (const subject of subjectsOf(p, rec)) {
           const id = findingId(p, groupValues, subject);

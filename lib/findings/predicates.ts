@@ -4,7 +4,8 @@
 // engine (findings.ts) evaluates this table and nothing else decides what a finding is.
 //
 // A condition names a field by its path in the case record (`op.blockedUntilRelease`,
-// `views.*` for any view, `kernelLog.*.signature` for any line). A field a record does
+// `views.*` for any view, `kernelLog.*.signature` for any line), or a column of the
+// case's rows in the matrix tables (`row.pin.longterm`, `row.mapping.mappedDuringOp`). A field a record does
 // not carry (an older or newer schema) makes the record *unmeasured* for a predicate
 // that `requires` it, so a missing field never reads as "absent". Adding a predicate,
 // or one over a field the records gain later, is adding a row here.
@@ -105,12 +106,31 @@ export const PREDICATES: Predicate[] = [
   {
     id: 'waited-in-D',
     title: 'op waited for the pin in uninterruptible sleep (D)',
-    doc: 'While the pin was held the op thread was seen in task state D (op.wait.state, sampled during the hold).',
+    doc: 'While the pin was held the op thread was seen asleep in task state D (op.wait, sampled during the hold); the subject is where (wchan).',
     severity: 'behaviour',
-    requires: ['op.wait.state'],
+    requires: ['op.wait'],
     when: [{ field: 'op.wait.state', eq: 'D' }],
     groupBy: ['storage', 'opFamily'],
-    subject: 'op.wait.site',
+    subject: 'op.wait.wchan',
+  },
+  {
+    id: 'foreign-from',
+    title: 'whose bytes a foreign view holds',
+    doc: 'A view held bytes of another file; the subject says whose (viewDetail.*.foreignFrom: canary, peer, file, other).',
+    severity: 'violation',
+    requires: ['viewDetail'],
+    when: [{ field: 'views.*', eq: 'foreign' }],
+    groupBy: ['storage', 'mappingState'],
+    subject: 'viewDetail.*.foreignFrom.*',
+  },
+  {
+    id: 'shifted-view',
+    title: 'a view holds bytes of this file at another page index',
+    doc: 'After the op a view held the file (or its peer) bytes shifted to another page index (views.* shifted): collapse/insert moved them.',
+    severity: 'behaviour',
+    requires: ['views'],
+    when: [...PINNED, { field: 'views.*', eq: 'shifted' }],
+    groupBy: ['storage', 'opFamily', 'mappingState'],
   },
   {
     id: 'hung-after-release',
@@ -139,7 +159,7 @@ export const PREDICATES: Predicate[] = [
     doc: 'IORING_REGISTER_BUFFERS succeeded on a verified DAX file: the filesystem could not reclaim the blocks while it lives.',
     severity: 'violation',
     requires: ['pin.ok', 'daxVerified'],
-    when: [{ field: 'pinMethod', eq: 'uring-fixed' }, { field: 'pin.ok', eq: true }, { field: 'daxVerified', eq: true }],
+    when: [{ field: 'row.pin.longterm', eq: true }, { field: 'pin.ok', eq: true }, { field: 'daxVerified', eq: true }],
     groupBy: ['fsType'],
   },
   {

@@ -6,7 +6,7 @@
 // against the release, what each view holds); it decides nothing.
 
 import { LAYOUT_OPS, MAPPINGS, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PIN_METHODS, PMD_FILE_PAGES, PTE_FILE_PAGES, findConfig } from '../cases/matrix';
-import type { Config, LayoutOp, Mapping, OpKind, PinKind, PinMethod } from '../cases/matrix';
+import type { Config, LayoutOp, Mapping, OpKind, PinMethod, PinPath } from '../cases/matrix';
 
 export interface ReproOptions {
   /** How long the pin is held (the dm-delay delay; for vmsplice, before the pipe is drained). */
@@ -19,18 +19,16 @@ export interface ReproOptions {
 
 export const REPRO_DEFAULTS: ReproOptions = { holdMs: 200, settleMs: 2000, canaryKb: 1024 };
 
-/** How each pin kind takes its pin, releases it, and which view its release fills. */
+/** How each pin path takes its pin and releases it (the I/O direction is the pin method's kernelWritesPages column). */
 interface PinFragment {
   /** Needs the dm-delay peer device (argv[2]). */
   peer: boolean;
   take: string;
   release: string;
-  /** Whether the pinned buffer ends up holding the peer's ("written") bytes. */
-  writesBuffer: boolean;
 }
 
-const PIN_FRAGMENTS: Partial<Record<PinKind, PinFragment>> = {
-  none: { peer: false, take: '/* control: no pin */', release: '/* nothing held */', writesBuffer: false },
+const PIN_FRAGMENTS: Partial<Record<PinPath, PinFragment>> = {
+  none: { peer: false, take: '/* control: no pin */', release: '/* nothing held */' },
   vmsplice: {
     peer: false,
     take: `if (pipe(pipefd) != 0) die("pipe");
@@ -41,23 +39,12 @@ const PIN_FRAGMENTS: Partial<Record<PinKind, PinFragment>> = {
   else fill(pinned, PIN_LEN, ID_WRITTEN, ${PIN_FIRST_PAGE});`,
     release: `pipe_len = read_full(pipefd[0], pipe_bytes, PIN_LEN);
   close(pipefd[0]); close(pipefd[1]);`,
-    writesBuffer: false,
   },
-  'fuse-read': {
+  odirect: {
     peer: true,
-    take: `io_is_read = 1;
-  if (pthread_create(&io_thread, NULL, peer_io, NULL) != 0) die("pthread_create");
-  msleep(20); /* the read is submitted and waits in dm-delay: the pages are pinned */`,
+    take: `if (pthread_create(&io_thread, NULL, peer_io, NULL) != 0) die("pthread_create");
+  msleep(20); /* the I/O is submitted and waits in dm-delay: the pages are pinned */`,
     release: 'pthread_join(io_thread, NULL);',
-    writesBuffer: true,
-  },
-  'fuse-write': {
-    peer: true,
-    take: `io_is_read = 0;
-  if (pthread_create(&io_thread, NULL, peer_io, NULL) != 0) die("pthread_create");
-  msleep(20); /* the write is submitted and waits in dm-delay: the pages are pinned */`,
-    release: 'pthread_join(io_thread, NULL);',
-    writesBuffer: false,
   },
 };
 
@@ -81,7 +68,7 @@ export function reproSupport(pinMethod: string, layoutOp: string): string | null
   const op = LAYOUT_OPS.find((o) => o.name === layoutOp);
   if (!pin) return `unknown pin method ${pinMethod}`;
   if (!op) return `unknown layout op ${layoutOp}`;
-  if (!PIN_FRAGMENTS[pin.kind]) return `the C reproducer does not cover pin method ${pinMethod} yet (vmsplice, odirect-read, odirect-write, none)`;
+  if (!PIN_FRAGMENTS[pin.path]) return `the C reproducer does not cover pin method ${pinMethod} yet (vmsplice, odirect-read, odirect-write, none)`;
   if (!OP_FRAGMENTS[op.kind]) return `the C reproducer does not cover layout op ${layoutOp} yet`;
   return null;
 }
@@ -115,7 +102,8 @@ function mmapFlags(m: Mapping): string {
 
 /** The C program for one case. */
 export function renderReproC(c: ReproCase, o: ReproOptions = REPRO_DEFAULTS): string {
-  const pin = PIN_FRAGMENTS[c.pinMethod.kind] as PinFragment;
+  const pin = PIN_FRAGMENTS[c.pinMethod.path] as PinFragment;
+  const writesBuffer = c.pinMethod.kernelWritesPages;
   const op = (OP_FRAGMENTS[c.layoutOp.kind] as (op: LayoutOp) => string)(c.layoutOp);
   const filePages = c.mapping.pageSize === 'pmd' ? PMD_FILE_PAGES : PTE_FILE_PAGES;
   const peerFile = c.layoutOp.pinnedFileIs !== undefined;
@@ -179,7 +167,7 @@ export function renderReproC(c: ReproCase, o: ReproOptions = REPRO_DEFAULTS): st
 struct rec { char magic[8]; uint32_t id, page, nid, npage; char pad[8]; };
 
 static char dir[4096], path[4200], peerpath[4200];
-static int fd = -1, peerfd = -1, devfd = -1, pipefd[2], io_is_read;
+static int fd = -1, peerfd = -1, devfd = -1, pipefd[2], io_is_read = ${writesBuffer ? 1 : 0};
 static unsigned char *map, *pinned, *iobuf, *pipe_bytes;
 static size_t pipe_len;
 static pthread_t io_thread, op_thread;
@@ -399,11 +387,11 @@ int main(int argc, char **argv) {
   /* views: whose bytes each holds now */
   unsigned char *view = malloc(PIN_LEN);
   const char *buffer = "n/a", *file = "n/a", *peer = "n/a", *pipe_view = "n/a";
-  if (map && copy_from_mapping(view, pinned, PIN_LEN)) buffer = classify(view, PIN_LEN, ID_FILE, ${pin.writesBuffer ? 1 : 0});
+  if (map && copy_from_mapping(view, pinned, PIN_LEN)) buffer = classify(view, PIN_LEN, ID_FILE, ${writesBuffer ? 1 : 0});
   else if (map) buffer = "SIGBUS";
-  ${c.pinMethod.kind === 'vmsplice' ? 'pipe_view = classify(pipe_bytes, pipe_len, ID_FILE, 0);' : '/* no pipe */'}
+  ${c.pinMethod.path === 'vmsplice' ? 'pipe_view = classify(pipe_bytes, pipe_len, ID_FILE, 0);' : '/* no pipe */'}
   int rfd = open(path, O_RDONLY);
-  if (rfd >= 0) { ssize_t n = pread(rfd, view, PIN_LEN, PIN_OFF); file = classify(view, n > 0 ? (size_t)n : 0, ID_FILE, ${pin.writesBuffer ? 1 : 0}); close(rfd); }
+  if (rfd >= 0) { ssize_t n = pread(rfd, view, PIN_LEN, PIN_OFF); file = classify(view, n > 0 ? (size_t)n : 0, ID_FILE, ${writesBuffer ? 1 : 0}); close(rfd); }
   ${peerFile ? `{ ssize_t n = pread(peerfd, view, PIN_LEN, PIN_OFF); peer = classify(view, n > 0 ? (size_t)n : 0, ${c.layoutOp.pinnedFileIs === 'source' ? 'ID_FILE' : 'ID_OPPEER'}, 0); }` : '/* no peer file */'}
   printf("views: buffer=%s pipe=%s file=%s peer=%s canary=%s (%d canary files)\\n", buffer, pipe_view, file, peer, canary_view(), ncanary);
   unlink(peerpath);
@@ -416,7 +404,7 @@ int main(int argc, char **argv) {
 
 /** Shell lines that prepare the filesystem (and the dm-delay peer) on a device given as $1, build and run the reproducer. */
 export function renderReproSetup(c: ReproCase, o: ReproOptions = REPRO_DEFAULTS): string {
-  const pin = PIN_FRAGMENTS[c.pinMethod.kind] as PinFragment;
+  const pin = PIN_FRAGMENTS[c.pinMethod.path] as PinFragment;
   const cfg = c.config;
   const id = `${cfg.name}/${c.pinMethod.name}.${c.layoutOp.name}.${c.mapping.name}`;
   const lines = [

@@ -1,5 +1,6 @@
 // The one-line daxpin command that reproduces one case the way its run was made.
 
+import { shellWord, singleQuote } from '../host/shell';
 import type { RunRecord } from '../outcome';
 
 /**
@@ -19,10 +20,6 @@ function dirArg(argv: string[]): string | undefined {
   return argv.find((a) => a.startsWith('--dir='))?.slice('--dir='.length);
 }
 
-export function shellQuote(word: string): string {
-  return word === '<mnt>' || /^[A-Za-z0-9_./:+=-]+$/.test(word) ? word : singleQuote(word);
-}
-
-function singleQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+function shellQuote(word: string): string {
+  return word === '<mnt>' ? word : shellWord(word);
 }

@@ -28,7 +28,7 @@ t.test('field paths: wildcards, measured nulls, missing fields', async (t) => {
   t.same(fieldValues(rec, 'views.pipe'), { present: true, values: ['foreign'] });
   t.ok(fieldValues(rec, 'views.*').values.includes('foreign'));
   t.same(fieldValues(rec, 'op.hung'), { present: true, values: [null] });
-  t.equal(fieldValues(rec, 'op.wait.state').present, false, 'a field the record does not have is missing');
+  t.equal(fieldValues(rec, 'op.future.state').present, false, 'a field the record does not have is missing');
   t.same(fieldValues({ op: { wait: null } }, 'op.wait.state'), { present: true, values: [null] }, 'a measured null is a value');
 });
 
@@ -90,26 +90,35 @@ t.test('repeats: rates over every run, flaky when 0 < hits < runs', async (t) =>
   t.same(waitedF?.kernels.map((k) => `${k.hits}/${k.runs}`), ['0/3', '2/3', '3/3']);
 });
 
-t.test('a predicate over a field the records do not carry yet is not measured, never absent', async (t) => {
+t.test('a predicate over a field the records do not carry is not measured, never absent', async (t) => {
   const report = computeFindings([a, b]);
-  t.notOk(report.findings.some((f) => f.predicate.id === 'waited-in-D'), 'no record carries op.wait');
-  const withWait = caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: { blockedUntilRelease: true } });
-  (withWait.op as unknown as Record<string, unknown>).wait = { state: 'D', site: 'xfs_break_dax_layouts', atMs: 20 };
-  const without = caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared');
-  const r = computeFindings([runOf('7.3.4+deb14-amd64', 'n', [withWait]), runOf('6.1.0-50-amd64', 'o', [without])]);
+  t.notOk(report.findings.some((f) => f.predicate.id === 'waited-in-D'), 'the fixtures wait in S only');
+  const withWait = caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', {
+    op: { blockedUntilRelease: true, wait: { state: 'D', wchan: 'xfs_break_dax_layouts', site: ['xfs_break_dax_layouts'], atMs: 20 } },
+  });
+  const older = caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared');
+  delete (older.op as unknown as Record<string, unknown>).wait; // a record of an older schema
+  const r = computeFindings([runOf('7.3.4+deb14-amd64', 'n', [withWait]), runOf('6.1.0-50-amd64', 'o', [older])]);
   const f = r.findings.find((x) => x.predicate.id === 'waited-in-D');
   t.equal(f?.id, 'waited-in-D/fsdax.fallocate/xfs-break-dax-layouts');
   t.same(f?.kernels.map((k) => k.status), ['not-measured', 'present']);
 });
 
+t.test('a record with a harness fault is in doubt: it decides nothing', async (t) => {
+  const key = 'vmsplice.truncate-shrink.pte-shared';
+  const faulty = caseRecord('xfs-dax', key, { views: { pipe: 'foreign' }, harnessFaults: ['pin never seen held'] });
+  const r = computeFindings([runOf('7.3.4+deb14-amd64', 'n', [faulty])]);
+  t.notOk(r.findings.some((f) => f.kernels.some((k) => k.status === 'present')));
+});
+
 t.test('the table is extended by a row, not by code', async (t) => {
   const extra: Predicate = {
-    id: 'shifted-view', title: 'a view holds shifted bytes', doc: 'test row', severity: 'behaviour',
+    id: 'shifted-view-test', title: 'a view holds shifted bytes', doc: 'test row', severity: 'behaviour',
     requires: ['views'], when: [{ field: 'views.*', eq: 'shifted' }], groupBy: ['fsType'],
   };
   const rec = caseRecord('xfs-dax', 'none.collapse-range.pte-shared', { views: { file: 'shifted' as never } });
   const r = computeFindings([runOf('7.3.4+deb14-amd64', 'n', [rec])], [...PREDICATES, extra]);
-  t.same(r.findings.filter((f) => f.predicate.id === 'shifted-view').map((f) => f.id), ['shifted-view/xfs']);
+  t.same(r.findings.filter((f) => f.predicate.id === 'shifted-view-test').map((f) => f.id), ['shifted-view-test/xfs']);
 });
 
 t.test('diff against a baseline: new, gone, rate', async (t) => {

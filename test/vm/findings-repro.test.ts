@@ -14,6 +14,7 @@ import { classHead, outcomeClass } from '../../lib/verdict';
 import { buildInitramfs } from '../../lib/vm/initramfs';
 import { resolveKernel } from '../../lib/vm/kernels';
 import { ensureHostPackages } from '../../lib/vm/provision';
+import { probeAccel } from '../../lib/vm/accel';
 import { bootGuest } from '../../lib/vm/qemu';
 
 const SKIP = process.env.DAXPIN_SKIP_VM === '1' ? 'DAXPIN_SKIP_VM=1: the qemu guest tests are skipped' : false;
@@ -42,6 +43,7 @@ t.test(`the C reproducer of ${CONFIG}/${CASE} on ${SPEC} shows what daxpin recor
   const result = await bootGuest({
     kernel,
     initramfs,
+    accel: await probeAccel(kernel, initramfs),
     pmemMb: 1024,
     guestCommand: ['sh', '-c', script],
     resultsDir: dir,
