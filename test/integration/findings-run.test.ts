@@ -38,5 +38,5 @@ t.test('--repeat 3 on tmpfs', async (t) => {
 t.test('--repeat must be a count', async (t) => {
   const r = await runCli(['run', '--scratch', '--repeat', '0']);
   t.equal(r.code, 2);
-  t.match(r.stderr, /--repeat must be a whole number from 1 to 1000/);
+  t.match(r.stderr, /--repeat must be between 1 and 1000 runs, got 0/);
 });
