@@ -76,6 +76,7 @@ interface RunCliOptions {
   caseBudgetMs: number;
   /** true: /dev/console. */
   ktapConsole?: string | true;
+  repeat: number;
 }
 
 async function runCommand(o: RunCliOptions): Promise<number> {
@@ -172,6 +173,7 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     runId,
     skip,
     writeRunRecord: o.runRecord,
+    repeat: o.repeat,
     kernelLogFrom: o.kernelLogFrom,
     // host/lifecycle owns the signals (INT, TERM, HUP): it tears down what was made and
     // writes the end record; the loop only has to stop starting cases.
@@ -188,6 +190,8 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
   });
   ktap?.close();
   printSummary(summary, lines.path);
+  // A guest run (no run record: the VM runner writes it) leaves reports to the host.
+  if (o.runRecord) await printFindings([lines.path], lines.path.replace(/\.jsonl$/, ''));
   const stopped = stopRequested();
   if (summary.interrupted || stopped) return signalExitCode(stopped ?? 'SIGINT');
   const violations =
@@ -198,6 +202,43 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
   const doubts = runDoubts(summary);
   for (const d of doubts) say(`in doubt: ${d}`);
   return doubts.length > 0 ? 3 : 0;
+}
+
+/** The findings summary on stderr, and the HTML report and mail beside the JSONL; never changes the exit code. */
+async function printFindings(files: string[], stem: string): Promise<void> {
+  try {
+    const { writeRunReports } = await import('./report/artifacts');
+    process.stderr.write(`${writeRunReports(files, stem).lines.join('\n')}\n`);
+  } catch (e) {
+    say(`no reports written: ${reason(e)}`);
+  }
+}
+
+/**
+ * `daxpin vm` (and `daxpin run` into guests): the plan on every kernel, `repeatBoots`
+ * times over (each time in fresh boots, in its own directory), then the findings.
+ */
+async function vmThenReport(opts: import('./vm/runner').VmOptions, repeatBoots: number): Promise<number> {
+  const { vmCommand } = await import('./vm/runner');
+  const runId = opts.runId ?? newRunId();
+  const outDir = path.resolve(opts.outDir ?? `daxpin-vm-${runId}`);
+  const files: string[] = [];
+  let violations = false;
+  let failed = false;
+  for (let round = 1; round <= repeatBoots; round++) {
+    const r = await vmCommand({
+      ...opts,
+      runId: repeatBoots > 1 ? `${runId}-r${round}` : runId,
+      outDir: repeatBoots > 1 ? path.join(outDir, `round-${round}`) : outDir,
+    });
+    files.push(...r.kernels.map((k) => k.file).filter((f) => f !== '' && fs.existsSync(f)));
+    violations ||= r.exitCode === 1;
+    failed ||= r.exitCode !== 0 && r.exitCode !== 1;
+    if (r.exitCode === 2 && r.kernels.length === 0) break; // bad input: nothing ran
+    if (stopRequested() !== null) break;
+  }
+  if (files.length > 0) await printFindings(files, path.join(outDir, 'report'));
+  return violations ? 1 : failed ? 2 : 0;
 }
 
 function say(line: string): void {
@@ -298,6 +339,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default(RUN_DEFAULTS.matrix);
   const casesOption = () => new Option('--cases <glob>', 'only cases whose id (or config/id) matches; repeatable, comma-separated').argParser(collect);
+  const repeatOption = () =>
+    new Option('--repeat <n>', 'run each case n times, each on fresh files (reports give rates)').argParser(intOption('--repeat', 1, 1000, 'runs')).default(1);
   const configOption = () => new Option('--config <name>', `config(s): ${CONFIGS.map((c) => c.name).join(', ')}`).argParser(collect);
 
   program
@@ -319,6 +362,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--kernel-log-from <where>', 'where the kernel log starts: run-start, or boot (a guest booted for this run)').choices(['boot', 'run-start']).default('run-start').hideHelp())
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
+    .addOption(repeatOption())
     .option('--out <file>', 'JSONL output (appended)')
     .option('--ktap-console [file]', 'also print KTAP results as cases finish, to /dev/console or this file (/dev/kmsg works)')
     .addOption(new Option('--run-id <id>').hideHelp())
@@ -333,8 +377,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         if (nativeOnly.length > 0) {
           throw usage(`${nativeOnly.join(', ')} ${nativeOnly.length === 1 ? 'applies' : 'apply'} to a run with --dir, --scratch or --device; without them daxpin runs in qemu and writes per-kernel files (see daxpin vm --out-dir)`);
         }
-        const { vmCommand } = await import('./vm/runner');
-        setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb })).exitCode);
+        setExit(await vmThenReport({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb, repeat: o.repeat }, 1));
         return;
       }
       setExit(await runCommand(o));
@@ -353,7 +396,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('report')
     .description('turn run JSONL into html, md, junit, tap, kcidb or ktap')
     .argument('<runs...>', 'JSONL files from daxpin run / daxpin vm')
-    .option('--format <format>', 'html | md | junit | tap | kcidb | ktap (default: from --out, else md)')
+    .option('--format <format>', 'html | md | mail | junit | tap | kcidb | ktap (default: from --out, else md)')
+    .option('--baseline <run>', 'runs to compare the findings against (mail); repeatable', collect)
     .option('--out <path>', 'write here instead of stdout')
     .option('--expectations <file>', 'expected outcome classes by kernel range, compared with the measurements')
     .action(async (runs: string[], o) => {
@@ -391,11 +435,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .command('vm')
       .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
       .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
-      .option('--out-dir <dir>', 'where per-kernel JSONL goes'),
+      .option('--out-dir <dir>', 'where per-kernel JSONL goes')
+      .addOption(repeatOption())
+      .addOption(new Option('--repeat-boots <n>', 'run the whole plan n times, each kernel in fresh boots (reports give rates)').argParser(intOption('--repeat-boots', 1, 100, 'rounds')).default(1)),
   ).action(async (o) => {
     checkConfigs(o.config);
-    const { vmCommand } = await import('./vm/runner');
-    setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+    setExit(await vmThenReport({ ...o, kernels: o.kernel }, o.repeatBoots));
   });
 
   guestOptions(
@@ -409,6 +454,59 @@ export function buildProgram(setExit: (code: number) => void): Command {
     const { nightlyCommand } = await import('./nightly');
     setExit(await nightlyCommand(o));
   });
+
+  program
+    .command('bisect')
+    .description('binary search over the Debian kernel packages between two versions for where the outcome of the matching cases changes (boots qemu)')
+    .requiredOption('--good <version>', 'a release, package version or upstream version (daxpin kernels)')
+    .requiredOption('--bad <version>', 'the other end')
+    .requiredOption('--cases <glob>', 'the cases to run at each step; repeatable, comma-separated', collect)
+    .addOption(configOption())
+    .addOption(repeatOption())
+    .option('--state <file>', 'the resumable state file (default ./daxpin-bisect.json)')
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')))
+    .action(async (o) => {
+      checkConfigs(o.config);
+      const { bisectCommand } = await import('./findings/bisect-command');
+      setExit(await bisectCommand({ good: o.good, bad: o.bad, cases: o.cases, config: o.config, repeat: o.repeat, state: o.state, holdMs: o.holdMs, settleMs: o.settleMs }));
+    });
+
+  program
+    .command('repro')
+    .description('write a standalone reproducer of one case: a C program and the shell lines that prepare its filesystem')
+    .argument('<case>', 'pinMethod.layoutOp.mapping (or config/pinMethod.layoutOp.mapping)')
+    .addOption(configOption())
+    .option('--c', 'the C reproducer (the only kind so far)')
+    .option('--out <dir>', 'write repro.c and setup.sh here (default: print both)')
+    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
+    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
+    .addOption(new Option('--canary-kb <n>').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
+    .action(async (id: string, o) => {
+      const { reproCase, renderReproC, renderReproSetup } = await import('./findings/repro-c');
+      const slash = id.indexOf('/');
+      const config = slash === -1 ? o.config?.[0] : id.slice(0, slash);
+      if (!config) throw usage('give the config: --config NAME or CONFIG/CASE');
+      if (!o.c) throw usage('give --c (a C reproducer is the only kind daxpin writes)');
+      let c;
+      try {
+        c = reproCase(config, slash === -1 ? id : id.slice(slash + 1));
+      } catch (e) {
+        throw usage(reason(e));
+      }
+      const opts = { holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb };
+      const program = renderReproC(c, opts);
+      const setup = renderReproSetup(c, opts);
+      if (o.out === undefined) {
+        process.stdout.write(`${program}\n/* ---- setup.sh ---- */\n/*\n${setup}*/\n`);
+      } else {
+        fs.mkdirSync(o.out, { recursive: true });
+        fs.writeFileSync(path.join(o.out, 'repro.c'), program);
+        fs.writeFileSync(path.join(o.out, 'setup.sh'), setup, { mode: 0o755 });
+        say(`wrote ${path.join(o.out, 'repro.c')} and ${path.join(o.out, 'setup.sh')} (run: sh ${path.join(o.out, 'setup.sh')} DEVICE)`);
+      }
+      setExit(0);
+    });
 
   program
     .command('cleanup')

@@ -189,6 +189,8 @@ export interface CaseRecord {
   notes?: string[];
   /** For crashed cases: the tail of the guest console. */
   console?: string;
+  /** Which run of the case this is (0-based) when the run repeats each case (`--repeat N`); absent otherwise. */
+  repeat?: number;
 }
 
 export interface RunRecord {

@@ -38,6 +38,8 @@ export interface DeviceRun {
   dwellMs?: number;
   settleMs: number;
   canaryKb?: number;
+  /** Runs of each case (`run --repeat`). */
+  repeat?: number;
   configs: string[];
   cases?: string[];
 }
@@ -69,6 +71,7 @@ export function deviceRunArgv(o: DeviceRun): string[] {
     '--settle-ms',
     String(o.settleMs),
     ...(o.canaryKb !== undefined ? ['--canary-kb', String(o.canaryKb)] : []),
+    ...(o.repeat !== undefined && o.repeat > 1 ? ['--repeat', String(o.repeat)] : []),
     ...o.configs.flatMap((c) => ['--config', c]),
     ...(o.cases ?? []).flatMap((g) => ['--cases', g]),
   ];

@@ -48,6 +48,8 @@ export interface RunOptions {
   /** Called with the config name right before its set-up (mkfs, mount) starts. */
   onConfigStart?: (config: string) => void;
   onProgress?: (p: Progress) => void;
+  /** Runs of each case (`--repeat`), each on fresh files; records carry `repeat` when above 1. */
+  repeat?: number;
 }
 
 export interface RunSummary {
@@ -161,7 +163,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   // Registered first, so on a fatal signal it runs last: after the worker is gone
   // and the filesystems are unmounted, every result so far is already on disk.
   const unregisterEnd = register('daxpin end record', () => writeEnd(true));
-  const total = plannedKeys.length;
+  const repeat = o.repeat ?? 1;
+  const total = plannedKeys.length * repeat;
   if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
   flushKernelLog('run-start', null, null);
   try {
@@ -186,12 +189,13 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       o.onProgress?.({ kind: 'config', config: source.config.name, daxVerified: prepared.daxVerified });
       let clean = true;
       try {
-        for (const c of cases) {
+        for (const c of cases.flatMap((one) => Array.from({ length: repeat }, (_, r) => ({ ...one, r })))) {
           if (o.shouldStop()) break;
           const key = planKey(c.config.name, c.id);
           flushKernelLog('between-cases', c.config.name, key);
           o.onCaseStart?.(key);
           const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint);
+          if (repeat > 1) record.repeat = c.r;
           lastCase = key;
           // Stopping kills the worker: a case cut short by that did not run; it is no error.
           if (o.shouldStop() && record.status !== 'done') break;

@@ -27,6 +27,8 @@ export interface ReportOptions {
   out?: string;
   /** An expectations file (see expectations.ts), compared in the HTML and Markdown reports. */
   expectations?: string;
+  /** Run files the mail compares its findings with. */
+  baseline?: string[];
 }
 
 export interface CompareOptions {
@@ -39,6 +41,7 @@ const FORMAT_BY_EXTENSION: Record<string, ReportFormat> = {
   '.html': 'html',
   '.htm': 'html',
   '.md': 'md',
+  '.txt': 'mail',
   '.xml': 'junit',
   '.tap': 'tap',
   '.json': 'kcidb',
@@ -94,7 +97,8 @@ export function reportCommand(opts: ReportOptions): CommandResult {
     const runs = readRuns(opts.runs);
     messages.push(...runs.flatMap((r) => r.warnings));
     const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
-    const text = renderReport(runs, format, { expectations });
+    const baseline = opts.baseline === undefined ? undefined : readRuns(opts.baseline);
+    const text = renderReport(runs, format, { expectations, baseline });
     if (opts.out === undefined) return { output: text, exitCode: 0 };
     writeOut(opts.out, text);
     messages.push(`wrote ${opts.out} (${format})`);

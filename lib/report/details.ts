@@ -89,7 +89,12 @@ export function cellDetails(cell: Cell, parsed: ParsedRun, row: Row): CellDetail
 
 /** The details as plain text, one "name: value" per line; multi-line values indented. */
 export function detailsText(d: CellDetails): string {
-  const out = [`case: ${d.key}`, `kernel: ${d.kernel}`, `outcome: ${d.outcomeClass}`, `verdict: ${d.verdict}`];
+  return [`case: ${d.key}`, `kernel: ${d.kernel}`, ...detailsBody(d), `reproduce: ${d.reproduce}`].join('\n');
+}
+
+/** The lines between the case's name and its reproducer: what was measured. */
+export function detailsBody(d: CellDetails): string[] {
+  const out = [`outcome: ${d.outcomeClass}`, `verdict: ${d.verdict}`];
   for (const v of d.violations) out.push(`violation: ${v}`);
   const m = d.measured;
   if (m) {
@@ -104,12 +109,11 @@ export function detailsText(d: CellDetails): string {
     if (m.stack) out.push('stack:', ...m.stack.map((l) => `  ${l}`));
     out.push(`views: ${Object.entries(m.views).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     if (m.sigbus.length > 0) out.push(`sigbus: ${m.sigbus.join(', ')}`);
-    out.push(`tainted: ${m.tainted}, hold ${m.holdMs} ms, took ${m.durationMs} ms, started ${m.startedAt}`);
+    out.push(`tainted: ${m.tainted}, hold ${m.holdMs} ms`, `took ${m.durationMs} ms, started ${m.startedAt}`);
     if (m.kernelLog.length > 0) out.push('kernel log:', ...m.kernelLog.map((l) => `  ${l}`));
     if (m.console) out.push('console:', ...m.console.split('\n').map((l) => `  ${l}`));
   } else {
     out.push('planned but not run');
   }
-  out.push(`reproduce: ${d.reproduce}`);
-  return out.join('\n');
+  return out;
 }

@@ -2,12 +2,12 @@
 // "config/caseId" seen in any run, one column per run, each cell classified once.
 
 import { CONFIGS, LAYOUT_OPS, MAPPINGS, PIN_METHODS } from '../cases/matrix';
+import { reproCommand as runReproCommand } from '../findings/reproduce';
 import { planKey } from '../outcome';
 import type { CaseRecord, ConfigRecord } from '../outcome';
 import { notRunKeys } from './runfile';
 import type { ParsedRun } from './runfile';
 import { invariantViolations, outcomeClass, verdictOf } from '../verdict';
-import { shellWord, singleQuote } from '../host/shell';
 import type { Verdict, Violation } from '../verdict';
 
 /** A cell's verdict; 'not-run' is a planned case that never produced a record. */
@@ -122,27 +122,9 @@ function compareRows(a: Row, b: Row): number {
   return 0;
 }
 
-/**
- * The one-line command that reproduces one case the way its run was made:
- * `daxpin run --dir …` for native runs (the directory from the run's own command
- * line when it has one), `daxpin vm --kernel <release>` for vm runs.
- */
+/** The one-line command that reproduces one case of this run (lib/findings/reproduce.ts). */
 export function reproCommand(parsed: ParsedRun, config: string, caseId: string): string {
-  const { run } = parsed;
-  const head =
-    run.runner === 'vm' ? ['daxpin', 'vm', '--kernel', run.kernel] : ['daxpin', 'run', '--dir', dirArg(run.argv) ?? '<mnt>'];
-  // The case id is always quoted: --cases takes globs, and a pasted id should stay one.
-  return [...[...head, '--config', config, '--cases'].map(shellQuote), singleQuote(caseId)].join(' ');
-}
-
-function dirArg(argv: string[]): string | undefined {
-  const i = argv.indexOf('--dir');
-  if (i !== -1 && i + 1 < argv.length) return argv[i + 1];
-  return argv.find((a) => a.startsWith('--dir='))?.slice('--dir='.length);
-}
-
-function shellQuote(word: string): string {
-  return word === '<mnt>' ? word : shellWord(word);
+  return runReproCommand(parsed.run, config, caseId);
 }
 
 /** One run × one config: the unit the CI formats group results by. */

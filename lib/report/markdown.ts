@@ -7,7 +7,9 @@ import { code, compareGrid, mdCell, renderChanges } from './compare';
 import type { Deviation } from './expectations';
 import { buildGrid, reproCommand, summariseRows } from './grid';
 import type { Cell, Grid, Row } from './grid';
+import { findingsRun } from './runfile';
 import type { ParsedRun } from './runfile';
+import { computeFindings, rateText } from '../findings/findings';
 import { configViolations } from '../verdict';
 
 export interface MarkdownOptions {
@@ -21,11 +23,25 @@ export function renderMarkdown(runs: ParsedRun[], opts: MarkdownOptions = {}): s
   out.push(summaryLine(grid), '');
   const warnings = runs.flatMap((r) => r.warnings);
   if (warnings.length > 0) out.push(...warnings.map((w) => `> note: ${w}`), '');
-  out.push(...kernelsSection(grid), ...configsSection(grid), ...violationsSection(grid));
+  out.push(...findingsSection(runs), ...kernelsSection(grid), ...configsSection(grid), ...violationsSection(grid));
   if (opts.deviations) out.push(...deviationsSection(opts.deviations));
   if (grid.columns.length > 1) out.push(...changesSection(grid));
   out.push(...configTables(grid));
   return out.join('\n');
+}
+
+/** Findings × kernels: status and rate per kernel, the reproducer of each (lib/findings). */
+function findingsSection(runs: ParsedRun[]): string[] {
+  const report = computeFindings(runs.map(findingsRun));
+  const present = report.findings.filter((f) => f.kernels.some((k) => k.status === 'present'));
+  const out = [`## Findings (${present.length})`, ''];
+  if (present.length === 0) return [...out, 'None.', ''];
+  out.push(`| finding | kind | cases | ${report.kernels.map((k) => mdCell(k.kernel)).join(' | ')} | reproduce |`, `|---|---|---|${report.kernels.map(() => '---|').join('')}---|`);
+  for (const f of present) {
+    const cells = f.kernels.map((k) => `${k.status}${k.runs > 0 ? ` ${rateText(k)}` : ''}`);
+    out.push(`| ${[code(f.id) + (f.flaky ? ' (flaky)' : ''), f.predicate.severity, String(f.cases.length), ...cells, code(f.reproduce)].map(mdCell).join(' | ')} |`);
+  }
+  return [...out, ''];
 }
 
 function summaryLine(grid: Grid): string {

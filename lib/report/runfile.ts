@@ -15,8 +15,10 @@ export interface ParsedRun {
   /** The file name as given, for messages. */
   source: string;
   run: RunRecord;
-  /** One record per planned case that ran, in file order (a repeated case keeps its last record). */
+  /** One record per planned case that ran, in file order (of a case run `--repeat` times, its last run). */
   cases: CaseRecord[];
+  /** Every run of every case (`--repeat` runs each case several times), in file order. */
+  attempts: CaseRecord[];
   configs: ConfigRecord[];
   /** Kernel log lines logged outside any case (set-up, between cases). */
   kernelLogs: KernelLogRecord[];
@@ -136,6 +138,8 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
 class RunParser {
   private run: RunRecord | null = null;
   private readonly byKey = new Map<string, CaseRecord>();
+  /** By plan key and repetition: a record of the same run of a case twice is a duplicate. */
+  private readonly byAttempt = new Map<string, CaseRecord>();
   private readonly configs: ConfigRecord[] = [];
   private readonly kernelLogs: KernelLogRecord[] = [];
   private end: EndRecord | null = null;
@@ -173,11 +177,14 @@ class RunParser {
     }
     if (rec.record === 'case') {
       const key = planKey(rec.config, rec.caseId);
-      if (this.byKey.has(key)) {
+      const attempt = rec.repeat === undefined ? key : `${key}#${rec.repeat}`;
+      if (this.byAttempt.has(attempt)) {
         if (this.duplicates++ === 0) this.firstDuplicate = key;
         // Re-inserted: file order is the order of the last records.
-        this.byKey.delete(key);
+        this.byAttempt.delete(attempt);
       }
+      this.byAttempt.set(attempt, rec);
+      this.byKey.delete(key);
       this.byKey.set(key, rec);
     } else if (rec.record === 'config') {
       this.configs.push(rec);
@@ -196,7 +203,7 @@ class RunParser {
     else if (this.duplicates > 1) {
       warnings.push(`${this.source}: ${this.duplicates} case records repeat an earlier one (first: ${this.firstDuplicate}); the later records are used`);
     }
-    return { source: this.source, run: this.run, cases: [...this.byKey.values()], configs: this.configs, kernelLogs: this.kernelLogs, end: this.end, warnings };
+    return { source: this.source, run: this.run, cases: [...this.byKey.values()], attempts: [...this.byAttempt.values()], configs: this.configs, kernelLogs: this.kernelLogs, end: this.end, warnings };
   }
 }
 
@@ -332,4 +339,9 @@ export function readRuns(paths: string[]): ParsedRun[] {
     seen.set(r.run.runId, r.source);
   }
   return runs;
+}
+
+/** A parsed run as the findings engine reads it: every record, repetitions included. */
+export function findingsRun(parsed: ParsedRun): { run: RunRecord; records: CaseRecord[]; notRun: string[] } {
+  return { run: parsed.run, records: parsed.attempts, notRun: notRunKeys(parsed) };
 }

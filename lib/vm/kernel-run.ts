@@ -39,6 +39,7 @@ export interface KernelRunOptions {
   holdMs: number;
   settleMs: number;
   canaryKb?: number;
+  repeat?: number;
   pmemMb: number;
   memMb: number;
   outDir: string;
@@ -361,6 +362,7 @@ class KernelRun {
       holdMs: o.holdMs,
       settleMs: o.settleMs,
       canaryKb: o.canaryKb,
+      repeat: o.repeat,
       configs: o.configs.map((c) => c.name),
       cases: o.cases,
     });

@@ -67,6 +67,8 @@ export interface VmOptions {
   settleMs?: number;
   /** Canary KiB the guest writes after each op (`run --canary-kb`); default: the guest's default. */
   canaryKb?: number;
+  /** Runs of each case in the guest (`run --repeat`). */
+  repeat?: number;
   /** Default `./daxpin-vm-<runId>`. */
   outDir?: string;
   /** Size of /dev/pmem0 in MiB. */
@@ -269,6 +271,7 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void, pr
       holdMs: p.holdMs,
       settleMs: p.settleMs,
       canaryKb: opts.canaryKb,
+      repeat: opts.repeat,
       pmemMb: p.pmemMb,
       memMb: opts.memMb ?? DEFAULT_MEM_MB,
       outDir,

@@ -103,7 +103,7 @@ const BAD: Bad[] = [
   { why: 'report of JSON that is not daxpin\'s', args: ['report', foreign], says: /other\.json line 1 has no daxpin "record" field; not a daxpin run file/ },
   { why: 'report of an empty file', args: ['report', empty], says: /empty\.jsonl is empty; not a daxpin run file/ },
   { why: 'report of another schema version', args: ['report', futureSchema], says: new RegExp(`schema version 99, this daxpin reads version ${SCHEMA_VERSION}`) },
-  { why: 'report --format bogus', args: ['report', '--format', 'bogus', good], says: /unknown --format "bogus"; use one of html, md, junit, tap, kcidb, ktap/ },
+  { why: 'report --format bogus', args: ['report', '--format', 'bogus', good], says: /unknown --format "bogus"; use one of html, md, mail, junit, tap, kcidb, ktap/ },
   { why: 'report of the same run twice', args: ['report', good, good], says: /are the same run/ },
   { why: 'compare with one run missing', args: ['compare', good], says: /missing required argument 'new'/ },
   { why: 'compare with a corrupt run', args: ['compare', corrupt, good], says: /corrupt\.jsonl line 3 is not JSON/ },

@@ -12,6 +12,7 @@ import t from 'tap';
 import { renderHtml } from '../../lib/report/html';
 import { parseRunText } from '../../lib/report/runfile';
 import { KERNEL_A, KERNEL_B, PLANTED, plannedKeys, runAText, runBText } from '../fixtures/runs';
+import { SEVEN_KERNELS, sevenKernelRunText } from '../fixtures/seven';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(__dirname, '../../..');
@@ -68,8 +69,12 @@ t.test('the HTML matrix in headless Chromium', async (t) => {
     t.same(vmsplice.sort(), plannedKeys().filter((k) => k.split('/')[1].startsWith('vmsplice.')).sort(), 'only vmsplice rows');
     t.equal(await page.locator('#count').textContent(), `showing ${vmsplice.length} of ${plannedKeys().length} cases`);
     await page.selectOption('#f-config', 'xfs-dax');
-    t.same(await visibleKeys(), plannedKeys().filter((k) => k.startsWith('xfs-dax/vmsplice.')), 'pin and config together');
-    t.equal(await page.locator('#matrix tr.group:not(.hidden)').count(), 1, 'only the xfs-dax group header');
+    t.same((await visibleKeys()).sort(), plannedKeys().filter((k) => k.startsWith('xfs-dax/vmsplice.')).sort(), 'pin and config together');
+    t.same(
+      await page.locator('#matrix tr.group:not(.hidden)').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.group)),
+      ['differs', 'xfs-dax'],
+      'only the group headers with rows left: the differing rows, then xfs-dax',
+    );
     await page.selectOption('#f-pin', '');
     await page.selectOption('#f-config', '');
     await page.selectOption('#f-verdict', 'violation');
@@ -79,6 +84,27 @@ t.test('the HTML matrix in headless Chromium', async (t) => {
     t.equal((await visibleKeys()).length, 18, 'text matches outcome classes');
     await page.fill('#f-text', '');
     t.equal(await rows.count(), (await visibleKeys()).length, 'clearing the filters shows everything again');
+  });
+
+  t.test('the page opens on the findings; a finding links to its cases', async (t) => {
+    const first = await page.locator('section').first().getAttribute('id');
+    t.equal(first, 'findings', 'findings come before the case matrix');
+    const id = 'foreign-after-early-return/fsdax.mapped';
+    const row = page.locator('#findings tr.finding', { hasText: id });
+    t.same((await row.locator('td').allTextContents()).slice(1, 5), ['violation', '1', 'absent 0/1', 'present 1/1']);
+    await row.locator('a.finding-link').click();
+    t.same(await visibleKeys(), [PLANTED.foreign], 'the matrix shows the finding\'s cases');
+    await page.selectOption('#f-finding', '');
+    t.equal((await visibleKeys()).length, plannedKeys().length);
+  });
+
+  t.test('rows whose outcome differs between kernels come first', async (t) => {
+    const keys = await visibleKeys();
+    const groups = await page.locator('#matrix tr.case').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.group));
+    const firstSame = groups.findIndex((g) => g !== 'differs');
+    t.ok(firstSame > 0, 'some rows differ');
+    t.ok(groups.slice(firstSame).every((g) => g !== 'differs'), 'all differing rows before the others');
+    for (const key of [PLANTED.foreign, PLANTED.warn, PLANTED.crashed, PLANTED.longterm]) t.ok(keys.indexOf(key) < firstSame, `${key} among the first`);
   });
 
   t.test('details on demand, markup stays text', async (t) => {
@@ -106,6 +132,27 @@ t.test('the HTML matrix in headless Chromium', async (t) => {
       fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
       fs.copyFileSync(shot, path.join(ROOT, 'docs', 'report-matrix.png'));
     }
+  });
+
+  t.test('a seven-kernel default-matrix report stays within 2 MB and shows every cell', async (t) => {
+    const runs = SEVEN_KERNELS.map((_, i) => parseRunText(sevenKernelRunText(i), `k${i}.jsonl`));
+    const html = renderHtml(runs);
+    t.ok(Buffer.byteLength(html) <= 2 * 1024 * 1024, `${Buffer.byteLength(html)} bytes`);
+    const file = path.join(dir, 'seven.html');
+    fs.writeFileSync(file, html);
+    const seven = await context.newPage();
+    const errors: string[] = [];
+    seven.on('pageerror', (e) => errors.push(e.message));
+    await seven.goto(`file://${file}`);
+    t.equal(await seven.locator('#matrix tr.case').count(), 2184);
+    t.equal(await seven.locator('#matrix tr.case td.cell').count(), 2184 * 7);
+    t.equal(await seven.locator('#findings tr.finding').first().getAttribute('class'), 'finding s-violation');
+    const first = await seven.locator('#matrix tr.case').first().getAttribute('data-group');
+    t.equal(first, 'differs');
+    await seven.locator('#matrix tr.case td.cell').first().click();
+    t.match(await seven.locator('#details-text').textContent(), /reproduce: daxpin vm --kernel 6\.1\.0-50-amd64 --config \S+ --cases '/);
+    t.same(errors, []);
+    await seven.close();
   });
 
   t.test('nothing went wrong in the page', async (t) => {

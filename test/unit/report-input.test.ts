@@ -99,7 +99,7 @@ t.test('report and compare turn bad input into exit code 2 and one message line'
     ['non-daxpin JSON', () => reportCommand({ runs: [p('foreign.json')] }), /foreign\.json line 1 has no daxpin "record" field/],
     ['no runs', () => reportCommand({ runs: [] }), /^no run files given$/],
     ['the same run twice', () => reportCommand({ runs: [p('a.jsonl'), p('a.jsonl')] }), /are the same run \(runA-20250101\)/],
-    ['unknown format', () => reportCommand({ runs: [p('a.jsonl')], format: 'pdf' }), /unknown --format "pdf"; use one of html, md, junit, tap, kcidb, ktap/],
+    ['unknown format', () => reportCommand({ runs: [p('a.jsonl')], format: 'pdf' }), /unknown --format "pdf"; use one of html, md, mail, junit, tap, kcidb, ktap/],
     ['unwritable --out', () => reportCommand({ runs: [p('a.jsonl')], out: p('no/such/dir/r.html') }), /cannot write .*r\.html: its directory does not exist/],
     ['--out is a directory', () => reportCommand({ runs: [p('a.jsonl')], out: p('sub') }), /cannot write .*sub: it is a directory/],
     ['bad expectations', () => reportCommand({ runs: [p('a.jsonl')], expectations: p('expect-bad.json') }), /entry 0: bad version comparator ">=6\.x"/],
