@@ -106,10 +106,13 @@ export const PREDICATES: Predicate[] = [
   {
     id: 'waited-in-D',
     title: 'op waited for the pin in uninterruptible sleep (D)',
-    doc: 'While the pin was held the op thread was seen asleep in task state D (op.wait, sampled during the hold); the subject is where (wchan).',
+    doc:
+      'The op waited for the pin (op.blockedUntilRelease: asleep in its syscall at the release, returned after it), ' +
+      'and its thread was seen in task state D (op.wait, sampled during the hold): unkillable until the pin drops; the subject is where (wchan). ' +
+      'A D sleep of an op that did not wait for the pin (writeback, say) is not this finding.',
     severity: 'behaviour',
-    requires: ['op.wait'],
-    when: [{ field: 'op.wait.state', eq: 'D' }],
+    requires: ['op.wait', 'op.blockedUntilRelease'],
+    when: [{ field: 'op.blockedUntilRelease', eq: true }, { field: 'op.wait.state', eq: 'D' }],
     groupBy: ['storage', 'opFamily'],
     subject: 'op.wait.wchan',
   },
