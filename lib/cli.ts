@@ -423,6 +423,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .addOption(casesOption())
       .addOption(matrixOption())
       .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
+      .addOption(new Option('--hold-mode <mode>').choices(['evidence', 'fixed']).default(RUN_DEFAULTS.holdMode))
+      .addOption(new Option('--dwell-ms <n>').argParser(intOption('--dwell-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.dwellMs))
       .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
       .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384, 'MiB')))
       .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))

@@ -234,6 +234,20 @@ export interface Provenance {
   pmem: Array<{ device: string; bytes: number; namespace: string | null; mode: string | null; memmap: string | null }>;
   /** Where the kernel log in this run starts: at boot (a guest booted for the run) or at the run's start. */
   kernelLogFrom: 'boot' | 'run-start';
+  /** VM runs: the emulator, as the host started it. */
+  qemu?: { version: string | null; machine: string; accel: string; cpus: number; memMb: number; pmemMb: number; cmdline: string };
+}
+
+/**
+ * A guest boot's own provenance, read inside the guest as it starts (the VM runner's
+ * host writes the run record; each boot of a resumed run says what it booted).
+ */
+export interface BootRecord {
+  record: 'boot';
+  schema: number;
+  runId: string;
+  kernel: string;
+  provenance: Provenance;
 }
 
 /**
@@ -296,7 +310,7 @@ export interface EndRecord {
   error?: string;
 }
 
-export type RunLine = RunRecord | CaseRecord | ConfigRecord | KernelLogRecord | EndRecord;
+export type RunLine = RunRecord | BootRecord | CaseRecord | ConfigRecord | KernelLogRecord | EndRecord;
 
 /** What identifies a case record; everything else in it is measured. */
 export type CaseIdentity = Pick<

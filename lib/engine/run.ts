@@ -101,6 +101,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const plannedKeys = planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id)));
   const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
   const kernelLog = new KernelLog(kernelLogFrom);
+  const provenance = readProvenance(kernelLogFrom);
   if (o.writeRunRecord !== false) {
     o.out.write(
       runRecord({
@@ -112,9 +113,12 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
         settleMs: o.timing.settleMs,
         planned: plannedKeys,
         runner: o.runner,
-        provenance: readProvenance(kernelLogFrom),
+        provenance,
       }),
     );
+  } else {
+    // A resumed run (a guest boot appending to the host's run file): what this boot is.
+    o.out.write({ record: 'boot', schema: SCHEMA_VERSION, runId, kernel: identity.kernel, provenance });
   }
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };

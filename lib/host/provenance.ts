@@ -61,11 +61,12 @@ export function configLines(text: string, keys: string[]): Record<string, string
   return out;
 }
 
-function kernelConfig(release: string): Provenance['kernelConfig'] {
-  const boot = `/boot/config-${release}`;
-  let text: string | null = read(boot);
-  let source = boot;
+/** A kernel build config: its digest and the lines that matter here; /proc/config.gz when `file` is not there. */
+export function kernelConfigFrom(file: string, orProcConfig = true): Provenance['kernelConfig'] {
+  let text: string | null = read(file);
+  let source = file;
   if (text === null) {
+    if (!orProcConfig) return null;
     try {
       text = zlib.gunzipSync(fs.readFileSync('/proc/config.gz')).toString('utf8');
       source = '/proc/config.gz';
@@ -115,18 +116,10 @@ function firstLine(s: string | null): string | null {
   return s === null ? null : (s.split('\n')[0] ?? null);
 }
 
-export function readProvenance(kernelLogFrom: Provenance['kernelLogFrom']): Provenance {
-  const release = os.release();
-  const cmdline = read('/proc/cmdline');
-  const owner = run('dpkg-query', ['-S', `/boot/vmlinuz-${release}`]);
-  const pkg = owner && !/no path found/.test(owner) ? owner.split(':')[0] : null;
-  const version = pkg ? run('dpkg-query', ['-W', '-f=${Version}', pkg]) : null;
+/** What is the same wherever this daxpin runs (a guest runs the host's root): daxpin, node, the tools. */
+export function toolProvenance(): Pick<Provenance, 'daxpin' | 'node' | 'tools'> {
   const pkgJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
   return {
-    procVersion: read('/proc/version'),
-    cmdline,
-    kernelPackage: pkg ? `${pkg} ${version ?? '?'}` : null,
-    kernelConfig: kernelConfig(release),
     daxpin: { commit: daxpinCommit(), version: pkgJson.version },
     node: process.version,
     tools: {
@@ -134,7 +127,23 @@ export function readProvenance(kernelLogFrom: Provenance['kernelLogFrom']): Prov
       'mkfs.ext4': firstLine(run('mkfs.ext4', ['-V'])),
       xfs_repair: firstLine(run('xfs_repair', ['-V'])),
       e2fsck: firstLine(run('e2fsck', ['-V'])),
+      qemu: firstLine(run('qemu-system-x86_64', ['--version'])),
     },
+  };
+}
+
+export function readProvenance(kernelLogFrom: Provenance['kernelLogFrom']): Provenance {
+  const release = os.release();
+  const cmdline = read('/proc/cmdline');
+  const owner = run('dpkg-query', ['-S', `/boot/vmlinuz-${release}`]);
+  const pkg = owner && !/no path found/.test(owner) ? owner.split(':')[0] : null;
+  const version = pkg ? run('dpkg-query', ['-W', '-f=${Version}', pkg]) : null;
+  return {
+    procVersion: read('/proc/version'),
+    cmdline,
+    kernelPackage: pkg ? `${pkg} ${version ?? '?'}` : null,
+    kernelConfig: kernelConfigFrom(`/boot/config-${release}`),
+    ...toolProvenance(),
     pmem: pmemDevices(cmdline),
     kernelLogFrom,
   };

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { DaxpinError } from '../errors';
 import { SCHEMA_VERSION, planKey } from '../outcome';
-import type { CaseRecord, ConfigRecord, EndRecord, KernelLogRecord, RunLine, RunRecord } from '../outcome';
+import type { BootRecord, CaseRecord, ConfigRecord, EndRecord, KernelLogRecord, RunLine, RunRecord } from '../outcome';
 
 /** Bad input given to report/compare: the CLI prints the message and exits 2. */
 export const inputError = (message: string) => new DaxpinError('EINPUT', message);
@@ -22,6 +22,8 @@ export interface ParsedRun {
   configs: ConfigRecord[];
   /** Kernel log lines logged outside any case (set-up, between cases). */
   kernelLogs: KernelLogRecord[];
+  /** Each guest boot's provenance (VM runs). */
+  boots: BootRecord[];
   /** null when the run was killed before it could write its end record. */
   end: EndRecord | null;
   warnings: string[];
@@ -121,7 +123,7 @@ export function readRun(path: string): ParsedRun {
   }
 }
 
-const RECORD_KINDS = ['run', 'case', 'config', 'kernel-log', 'end'];
+const RECORD_KINDS = ['run', 'boot', 'case', 'config', 'kernel-log', 'end'];
 const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
@@ -142,6 +144,7 @@ class RunParser {
   private readonly byAttempt = new Map<string, CaseRecord>();
   private readonly configs: ConfigRecord[] = [];
   private readonly kernelLogs: KernelLogRecord[] = [];
+  private readonly boots: BootRecord[] = [];
   private end: EndRecord | null = null;
   private readonly warnings: string[] = [];
   private duplicates = 0;
@@ -190,6 +193,8 @@ class RunParser {
       this.configs.push(rec);
     } else if (rec.record === 'kernel-log') {
       this.kernelLogs.push(rec);
+    } else if (rec.record === 'boot') {
+      this.boots.push(rec);
     } else {
       this.end = rec;
     }
@@ -203,7 +208,7 @@ class RunParser {
     else if (this.duplicates > 1) {
       warnings.push(`${this.source}: ${this.duplicates} case records repeat an earlier one (first: ${this.firstDuplicate}); the later records are used`);
     }
-    return { source: this.source, run: this.run, cases: [...this.byKey.values()], attempts: [...this.byAttempt.values()], configs: this.configs, kernelLogs: this.kernelLogs, end: this.end, warnings };
+    return { source: this.source, run: this.run, cases: [...this.byKey.values()], attempts: [...this.byAttempt.values()], configs: this.configs, kernelLogs: this.kernelLogs, boots: this.boots, end: this.end, warnings };
   }
 }
 
@@ -244,6 +249,7 @@ const SHAPES: Record<string, Shape> = {
   },
   config: { runId: 'string', kernel: 'string', config: 'string', daxVerified: 'boolean', fsck: ['object', 'null'], error: ['string', 'null'] },
   'kernel-log': { runId: 'string', kernel: 'string', phase: 'string', lines: 'array' },
+  boot: { runId: 'string', kernel: 'string', provenance: 'object' },
   end: { runId: 'string', notRun: 'strings' },
 };
 

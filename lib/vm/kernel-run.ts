@@ -8,8 +8,10 @@ import * as path from 'node:path';
 import { Case, Config, MatrixName, findConfig } from '../cases/matrix';
 import { DurableLines, writeFileSynced } from '../host/durable';
 import { register } from '../host/lifecycle';
-import { CaseRecord, ConfigRecord, KernelLogRecord, planKey, unmeasuredCase } from '../outcome';
+import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, planKey, unmeasuredCase } from '../outcome';
+import { kernelConfigFrom, toolProvenance } from '../host/provenance';
 import { configRecord, endRecord, runRecord } from '../record';
+import { HoldMode } from '../engine/hold';
 import { deviceRunArgv } from '../run-options';
 import { configViolations, invariantViolations, kernelLogRecordViolations, outcomeClass } from '../verdict';
 import { BootAttribution, attributeBoot } from './attribution';
@@ -17,7 +19,7 @@ import { BootConsole, cleanConsoleLine, consoleKernelLog, lastGuestLine } from '
 import { GUEST_DEVICE, GUEST_HOSTNAME } from './guest';
 import { Kernel } from './kernels';
 import { planCases } from './plan';
-import { BootOptions, BootResult } from './qemu';
+import { BOOT_PARAMS, BootOptions, BootResult, memoryLayout } from './qemu';
 import { formatElapsed } from './progress';
 import { LineTailer } from './tail';
 
@@ -25,6 +27,27 @@ import { LineTailer } from './tail';
 export const CONSOLE_EXCERPT_LINES = 60;
 /** How often the host copies the guest's new lines and checks for a stall. */
 const POLL_MS = 500;
+
+/**
+ * What the host knows of a guest before it boots: the kernel package and its build
+ * config, the qemu command line and emulated pmem, and daxpin and its tools (the guest
+ * runs the host's root). The guest's own view comes with each boot's 'boot' record.
+ */
+export function guestProvenance(o: Pick<KernelRunOptions, 'kernel' | 'accel' | 'cpus' | 'memMb' | 'pmemMb'>): Provenance {
+  const mem = memoryLayout(o.memMb, o.pmemMb);
+  const cmdline = ['console=ttyS0', mem.memmap, ...BOOT_PARAMS].join(' ');
+  const tools = toolProvenance();
+  return {
+    procVersion: null,
+    cmdline,
+    kernelPackage: `linux-image-${o.kernel.release} ${o.kernel.origin}`,
+    kernelConfig: kernelConfigFrom(path.join(path.dirname(o.kernel.vmlinuz), `config-${o.kernel.release}`), false),
+    ...tools,
+    pmem: [{ device: GUEST_DEVICE, bytes: o.pmemMb * 1024 * 1024, namespace: null, mode: null, memmap: mem.memmap.slice('memmap='.length) }],
+    kernelLogFrom: 'boot',
+    qemu: { version: tools.tools.qemu ?? null, machine: 'pc', accel: o.accel, cpus: o.cpus ?? 2, memMb: o.memMb, pmemMb: o.pmemMb, cmdline },
+  };
+}
 
 export interface KernelRunOptions {
   spec: string;
@@ -37,6 +60,8 @@ export interface KernelRunOptions {
   matrix: MatrixName;
   cases?: string[];
   holdMs: number;
+  holdMode?: HoldMode;
+  dwellMs?: number;
   settleMs: number;
   canaryKb?: number;
   repeat?: number;
@@ -249,10 +274,12 @@ class KernelRun {
       startedAt: new Date(this.t0),
       argv: o.argv,
       holdMs: o.holdMs,
+      ...(o.holdMode !== undefined ? { holdMode: o.holdMode, dwellMs: o.dwellMs } : {}),
       settleMs: o.settleMs,
       planned: this.plannedKeys,
       runner: 'vm',
       accel: o.accel,
+      provenance: guestProvenance(o),
     });
     this.out.writeLine(JSON.stringify(run));
   }
@@ -308,6 +335,9 @@ class KernelRun {
         this.noteViolations(`config ${c.config}`, configViolations(c).length);
         const fsck = c.fsck ? `, ${c.fsck.tool} ${c.fsck.ok ? 'clean' : `exit ${c.fsck.exitCode}`}` : '';
         this.say(`config ${c.config}: ${c.error ? `not set up: ${c.error}` : `DAX ${c.daxVerified ? 'verified by statx' : 'off'}${fsck}`}`);
+      } else if (rec.record === 'boot') {
+        // Each boot's own provenance (/proc/version, cmdline, pmem as the guest sees them).
+        this.out.writeLine(line);
       } else if (rec.record === 'kernel-log') {
         // The guest's kernel log outside its cases (set-up, between cases), from boot on.
         const k = rec as KernelLogRecord;
@@ -360,6 +390,8 @@ class KernelRun {
       inflight: this.inflightFile,
       matrix: o.matrix,
       holdMs: o.holdMs,
+      holdMode: o.holdMode,
+      dwellMs: o.dwellMs,
       settleMs: o.settleMs,
       canaryKb: o.canaryKb,
       repeat: o.repeat,

@@ -23,6 +23,7 @@ import { Config, MatrixName } from '../cases/matrix';
 import { newRunId } from '../engine/run';
 import { DaxpinError, reason } from '../errors';
 import { writeFileSynced } from '../host/durable';
+import { HoldMode } from '../engine/hold';
 import { CASE_ALLOWANCE_MS, RUN_DEFAULTS } from '../run-options';
 import { Accel, probeAccel } from './accel';
 import { GUEST_PRIVATE_DIRS, guestPrefetch, hiddenInGuest, keepInGuest } from './guest';
@@ -64,6 +65,9 @@ export interface VmOptions {
   cases?: string[];
   matrix?: MatrixName;
   holdMs?: number;
+  /** How the guest releases pins (`run --hold-mode`, `--dwell-ms`); default the guest's. */
+  holdMode?: HoldMode;
+  dwellMs?: number;
   settleMs?: number;
   /** Canary KiB the guest writes after each op (`run --canary-kb`); default: the guest's default. */
   canaryKb?: number;
@@ -269,6 +273,8 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void, pr
       matrix: p.matrix,
       cases: opts.cases,
       holdMs: p.holdMs,
+      holdMode: opts.holdMode ?? RUN_DEFAULTS.holdMode,
+      dwellMs: opts.dwellMs ?? RUN_DEFAULTS.dwellMs,
       settleMs: p.settleMs,
       canaryKb: opts.canaryKb,
       repeat: opts.repeat,
