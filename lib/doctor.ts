@@ -239,7 +239,7 @@ export async function gatherFacts(options: { probeKvm: boolean }): Promise<Docto
   const newest = kernels[kernels.length - 1];
   if (kvmDevice && options.probeKvm && newest && version !== null) {
     const { buildInitramfs } = await import('./vm/initramfs');
-    const { probeAccel } = await import('./vm/qemu');
+    const { probeAccel } = await import('./vm/accel');
     kvmProbe = { kernel: newest.release, accel: await probeAccel(newest, await buildInitramfs(newest)) };
   }
   const filesystems = readText('/proc/filesystems') ?? '';

@@ -1,6 +1,12 @@
-// The worker's handle on its FUSE peer process (see peer-main.ts).
+// The worker's handle on its FUSE peer process (see peer-main.ts). A peer that dies
+// (killed, crashed) aborts its FUSE connection: every later O_DIRECT call on its file
+// fails with ENOTCONN, which is no answer of the kernel about pins. The client says so
+// at once (`onGone`) and refuses to be used again; the worker is replaced with a fresh peer.
 import { ChildProcess, fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { parseStatState } from './tasks';
 import { Tag } from '../cases/patterns';
 import { PEER_FILE_NAME } from './fuse';
 
@@ -11,27 +17,73 @@ export type PeerEvent =
   | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
   | { type: 'released'; count: number };
 
+export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
+
 export class PeerClient {
   readonly filePath: string;
   private child: ChildProcess | null = null;
-  private held = 0;
+  private held: HeldEvent | null = null;
   private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
+  private stopping = false;
+  /** How the peer process ended, once it has (and it was not asked to stop). */
+  private goneHow: string | null = null;
+  /** Called once when the peer dies without being asked to stop. */
+  onGone: (how: string) => void = () => undefined;
 
   constructor(readonly mountPoint: string) {
     this.filePath = path.join(mountPoint, PEER_FILE_NAME);
   }
 
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
   async start(): Promise<void> {
     this.child = fork(path.join(__dirname, 'peer-main.js'), [this.mountPoint], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (e: PeerEvent) => {
-      if (e.type === 'held') this.held++;
+      if (e.type === 'held' && !this.held) this.held = e;
       const i = this.waiters.findIndex((w) => w.type === e.type);
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(e);
     });
-    this.child.on('exit', () => {
+    // A send racing the peer's death fails here, not as an uncaught exception.
+    this.child.on('error', () => undefined);
+    this.child.on('exit', (code, signal) => {
       for (const w of this.waiters.splice(0)) w.resolve(null);
+      if (this.stopping) return;
+      this.goneHow = `the FUSE peer (pid ${this.child?.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
+      this.onGone(this.goneHow);
     });
-    if (!(await this.next('ready', 30_000))) throw new Error('the FUSE peer did not start');
+    if (!(await this.next('ready', 30_000))) throw new Error(this.goneHow ?? 'the FUSE peer did not start');
+  }
+
+  /**
+   * Why the peer can no longer serve, or null while it can. Also true of a peer that
+   * died a moment ago, before its exit event arrived: a zombie or a vanished pid.
+   */
+  gone(): string | null {
+    if (this.goneHow !== null || this.stopping) return this.goneHow ?? 'the FUSE peer was stopped';
+    const pid = this.child?.pid;
+    if (pid === undefined) return 'the FUSE peer was never started';
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return `the FUSE peer (pid ${pid}) is gone`;
+    }
+    const state = parseStatState(stat);
+    if (state !== 'Z' && state !== 'X') return null;
+    // A zombie's stat ends with its wait status (field 52, Linux 3.5+).
+    const status = Number(stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/)[49]);
+    if (!Number.isInteger(status)) return `the FUSE peer (pid ${pid}) died`;
+    const signal = status & 0x7f;
+    const name = Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0];
+    return `the FUSE peer (pid ${pid}) ${signal ? `was killed by ${name ?? `signal ${signal}`}` : `exited with code ${status >> 8}`}`;
+  }
+
+  private command(c: PeerCommand): void {
+    const gone = this.gone();
+    if (gone !== null) throw new Error(gone);
+    this.child!.send(c);
   }
 
   private next(type: PeerEvent['type'], timeoutMs: number): Promise<PeerEvent | null> {
@@ -45,32 +97,34 @@ export class PeerClient {
     });
   }
 
-  /** Sets the bytes held READs are answered with; resets the held count. */
+  /** Sets the bytes held READs are answered with; forgets the last held request. */
   async arm(tag: Tag): Promise<void> {
-    this.held = 0;
-    this.child!.send({ type: 'arm', tag } satisfies PeerCommand);
-    await this.next('armed', 10_000);
+    this.held = null;
+    this.command({ type: 'arm', tag });
+    if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? 'the FUSE peer did not answer arm');
   }
 
-  /** Resolves true once a READ/WRITE is held (the kernel has pinned the pages), false on timeout. */
-  async waitForRequest(timeoutMs: number): Promise<boolean> {
-    if (this.held > 0) return true;
-    return (await this.next('held', timeoutMs)) !== null;
+  /** The first READ/WRITE held since arm() (the kernel has pinned the pages), or null on timeout. */
+  async waitForRequest(timeoutMs: number): Promise<HeldEvent | null> {
+    if (this.held) return this.held;
+    return (await this.next('held', timeoutMs)) as HeldEvent | null;
   }
 
   /** Answers all held requests; resolves with how many there were. */
   async releaseAll(): Promise<number> {
-    this.child!.send({ type: 'release' } satisfies PeerCommand);
+    this.command({ type: 'release' });
     const e = await this.next('released', 10_000);
-    this.held = 0;
+    this.held = null;
     return e && e.type === 'released' ? e.count : 0;
   }
 
   async stop(): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    this.stopping = true;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.send({ type: 'stop' } satisfies PeerCommand);
+    if (c.connected) c.send({ type: 'stop' } satisfies PeerCommand);
+    else c.kill('SIGKILL');
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);

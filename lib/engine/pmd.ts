@@ -5,19 +5,27 @@
 import fs from 'node:fs';
 import { PMD_SIZE } from '../cases/matrix';
 import { MappingHandle, isSystemError, native } from '../native';
+import { staleTraceInstances } from '../host/leftovers';
 
 const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const EVENT = 'events/fs_dax/dax_pmd_fault_done';
 
+/**
+ * tracefs at its standard place, mounted there if it is not. The debugfs path is the
+ * last resort: from 6.17 on, reaching tracefs through debugfs logs a deprecation NOTICE,
+ * which would pass for the kernel's own words in a case's log.
+ */
 function findTracefs(): string | null {
-  for (const dir of TRACEFS_CANDIDATES) if (fs.existsSync(`${dir}/trace`)) return dir;
+  const [standard, viaDebugfs] = TRACEFS_CANDIDATES;
+  if (fs.existsSync(`${standard}/trace`)) return standard;
   // Not mounted: mounting tracefs at its standard place changes nothing else.
   try {
-    native.mount('nodev', TRACEFS_CANDIDATES[0], 'tracefs', 0, '');
-    return fs.existsSync(`${TRACEFS_CANDIDATES[0]}/trace`) ? TRACEFS_CANDIDATES[0] : null;
+    native.mount('nodev', standard, 'tracefs', 0, '');
+    if (fs.existsSync(`${standard}/trace`)) return standard;
   } catch {
-    return null;
+    // no tracefs at the standard place
   }
+  return fs.existsSync(`${viaDebugfs}/trace`) ? viaDebugfs : null;
 }
 
 /** Whether one tracepoint line reports a successful PMD fault of inode `ino`. */
@@ -46,7 +54,7 @@ export function pmdMappedKb(smaps: string, address: bigint): number | null {
   return null;
 }
 
-/** Trace instances this process family makes: `daxpin-<pid>`. */
+/** Trace instances this process family makes: `daxpin-<pid>` (host/leftovers.ts finds dead ones). */
 const INSTANCE_PREFIX = 'daxpin-';
 
 /** rmdir of an instance; one still being read (busy) or already gone is left be. */
@@ -58,33 +66,12 @@ function removeInstance(dir: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the trace instances of daxpin processes that are gone (a worker killed before
  * it could remove its own). Never mounts tracefs: where it is not mounted, there are none.
  */
 export function removeStaleTraceInstances(): void {
-  for (const tracefs of TRACEFS_CANDIDATES) {
-    const instances = `${tracefs}/instances`;
-    let names: string[];
-    try {
-      names = fs.readdirSync(instances);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
-      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) removeInstance(`${instances}/${name}`);
-    }
-  }
+  for (const l of staleTraceInstances()) removeInstance(l.target);
 }
 
 /**

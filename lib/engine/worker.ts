@@ -6,12 +6,14 @@ import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseI
 import { native } from '../native';
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
-import { FromWorker, ToWorker } from './protocol';
+import { FromWorker, PEER_GONE_EXIT, ToWorker } from './protocol';
 import { runTimeline } from './timeline';
 
+
 function send(m: FromWorker): void {
-  process.send!(m);
+  if (process.connected) process.send!(m);
 }
+
 
 function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
   const found = table.find((x) => x.name === name);
@@ -36,6 +38,25 @@ async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
   const peer = new PeerClient(fuseMount);
+  // The case in progress, and whether its pin goes through the peer.
+  let current: { seq: number; usesPeer: boolean } | null = null;
+  // A dead peer leaves its FUSE mount aborted: whatever this worker measures through it
+  // from now on is ENOTCONN, not the kernel's behaviour. Say so at once and go; the
+  // orchestrator records the case as daxpin's failure and starts a fresh worker and peer.
+  // A case that does not use the peer (vmsplice, registered buffers) is finished first.
+  let leaving = false;
+  let goneAfterCase: string | null = null;
+  const leave = (how: string, seq: number | null) => {
+    if (leaving) return;
+    leaving = true;
+    const exit = () => process.exit(PEER_GONE_EXIT);
+    if (!process.connected) exit();
+    process.send!({ type: 'peer-gone', seq, how } satisfies FromWorker, undefined, {}, exit);
+  };
+  peer.onGone = (how) => {
+    if (current !== null && !current.usesPeer) goneAfterCase = how;
+    else leave(how, current?.seq ?? null);
+  };
   await peer.start();
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
@@ -53,12 +74,22 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
+        current = { seq: m.seq, usesPeer: pinMethod.peer === 'fuse' };
         injectTestFault(c);
-        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
-        send({ type: 'result', seq: m.seq, observation });
+        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
+        // Its exit event may not have arrived yet: ask the peer's pid directly.
+        const gone = current.usesPeer ? peer.gone() : null;
+        if (gone !== null) leave(gone, m.seq);
+        else send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
-        send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+        const gone = current?.usesPeer ? peer.gone() : null;
+        if (gone !== null) leave(gone, m.seq);
+        else send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        current = null;
       }
+      const gone = goneAfterCase ?? peer.gone();
+      if (gone !== null) leave(gone, null);
     });
   });
   // The orchestrator going away must not leave a FUSE server behind.

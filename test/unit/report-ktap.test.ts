@@ -133,7 +133,7 @@ t.test('on the console a failed case names its violations by kind only (the cons
   const s = new KtapStream(KERNEL_B, planByConfig(planned), false);
   const out = [...s.begin(), ...records(text).flatMap((l) => s.feed(l))].join('\n');
   t.match(out, "  # foreign-data, foreign-data (details in the run's JSONL)\n  not ok 28 vmsplice.truncate-shrink.pte-shared # ok pipe=foreign canary=foreign");
-  t.match(out, "  # kernel-log (details in the run's JSONL)\n");
+  t.match(out, "  # kernel-log, taint (details in the run's JSONL)\n");
   t.notMatch(out, /WARNING|BUG|Oops|panic/, 'no splat text');
 });
 

@@ -19,6 +19,7 @@ import { readRun } from '../../lib/report/runfile';
 import { buildInitramfs } from '../../lib/vm/initramfs';
 import { resolveKernel } from '../../lib/vm/kernels';
 import { ensureHostPackages } from '../../lib/vm/provision';
+import { probeAccel } from '../../lib/vm/accel';
 import { bootGuest } from '../../lib/vm/qemu';
 import { ktapLeaves, parseKtap } from '../helpers/ktap';
 import { DEBIAN_PYTHON, LAVA_TEST_SHELL_DIR, lavaMissing } from '../helpers/lava';
@@ -91,6 +92,7 @@ t.test(`lava/daxpin.yaml in a ${spec} guest with lava-dispatcher's helpers`, { s
   const boot = await bootGuest({
     kernel,
     initramfs,
+    accel: await probeAccel(kernel, initramfs),
     pmemMb: 1024,
     guestCommand: ['sh', '-c', guestScript],
     resultsDir: shared,
