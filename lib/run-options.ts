@@ -62,6 +62,8 @@ export function deviceRunArgv(o: DeviceRun): string[] {
     // A guest is booted for the run: its whole kernel log, from boot, is the run's.
     '--kernel-log-from',
     'boot',
+    // KTAP on the serial console as cases finish, for kernel CI parsers reading it.
+    '--ktap-console',
     '--matrix',
     o.matrix,
     '--hold-ms',
