@@ -26,6 +26,8 @@
 //          --canary-bytes N (262144) --extent-hint (2 MiB XFS extent size hint for
 //          pmd mappings) --fuse-dir DIR (where to mount the FUSE peer; default DIR)
 //          --results FILE (append and fsync each line, as daxpin does its JSONL)
+//          --no-file-facts (no stat/FIEMAP: FIEMAP_FLAG_SYNC writes the file back, and
+//          whether dirty pages were written back before an op changes what the op does)
 //
 // Output fields (one object per case): caseId, daxVerified, pmd, map, pin, op
 // {started, ok, errno, result, dedupe, returnedMs, blockedUntilRelease, hung},
@@ -96,9 +98,9 @@
 
 static struct {
   long hold_ms, dwell_ms, sample_ms, settle_ms, signal_wait_ms, canary_bytes;
-  int fixed_hold, extent_hint;
+  int fixed_hold, extent_hint, file_facts;
   const char *dir, *fuse_dir, *results;
-} opt = {300, 25, 3, 1000, 1000, 262144, 0, 0, NULL, NULL, NULL};
+} opt = {300, 25, 3, 1000, 1000, 262144, 0, 0, 1, NULL, NULL, NULL};
 
 static double now_ms(void) {
   struct timespec t;
@@ -720,6 +722,10 @@ static int run_pin_io(struct call *c) {
 }
 
 static void jfacts(int fd) {
+  if (!opt.file_facts) {  // FIEMAP_FLAG_SYNC writes the file back, which changes outcomes: only when daxpin does too
+    jf("null");
+    return;
+  }
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     jf("null");
@@ -1110,6 +1116,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--serve")) serve = 1;
     else if (!strcmp(a, "--extent-hint")) opt.extent_hint = 1;
+    else if (!strcmp(a, "--no-file-facts")) opt.file_facts = 0;
     else if (!strcmp(a, "--hold-ms")) opt.hold_ms = number(a, v), i++;
     else if (!strcmp(a, "--dwell-ms")) opt.dwell_ms = number(a, v), i++;
     else if (!strcmp(a, "--sample-ms")) opt.sample_ms = number(a, v), i++;

@@ -59,6 +59,8 @@ export interface ReferenceOptions {
   fuseDir?: string;
   /** Append and fsync every result line here, as daxpin does its JSONL. */
   results?: string;
+  /** stat + FIEMAP (FLAG_SYNC: a write-back) around the op; false where daxpin makes no such calls. */
+  fileFacts?: boolean;
 }
 
 /** Compiles case.c with `cc -O2` into `dir`; returns the binary's path. */
@@ -77,6 +79,7 @@ export function referenceArgs(dir: string, o: ReferenceOptions): string[] {
   if (o.extentHint) a.push('--extent-hint');
   if (o.fuseDir) a.push('--fuse-dir', o.fuseDir);
   if (o.results) a.push('--results', o.results);
+  if (o.fileFacts === false) a.push('--no-file-facts');
   a.push(dir);
   return a;
 }
