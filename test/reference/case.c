@@ -61,6 +61,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -504,6 +505,18 @@ static void fuse_serve(int fd, int sock) {
   }
   _exit(0);
 }
+// The mount goes with the peer, however this program ends (the peer gets SIGTERM when
+// its parent dies): nothing is left mounted for someone else to clean up.
+static void peer_gone(int sig) {
+  (void)sig;
+  umount2(peer.mnt, MNT_DETACH);
+  rmdir(peer.mnt);
+  _exit(0);
+}
+static void on_terminate(int sig) {
+  if (peer.pid > 0) kill(peer.pid, SIGTERM);
+  _exit(128 + sig);
+}
 static int peer_send(const char *m, size_t len) { return send(peer.sock, m, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1; }
 static void peer_start(void) {
   snprintf(peer.mnt, sizeof peer.mnt, "%s/case-fuse-%d", opt.fuse_dir, getpid());
@@ -520,6 +533,10 @@ static void peer_start(void) {
   if (peer.pid < 0) die("fork");
   if (peer.pid == 0) {
     close(sv[0]);
+    signal(SIGTERM, peer_gone);
+    signal(SIGINT, SIG_IGN);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) peer_gone(0);
     fuse_serve(fd, sv[1]);
   }
   close(fd);  // the child's copy is the connection: when the child dies, it is aborted
@@ -1153,6 +1170,9 @@ int main(int argc, char **argv) {
   kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (kmsg_fd >= 0) lseek(kmsg_fd, 0, SEEK_END);
   setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+  signal(SIGTERM, on_terminate);
+  signal(SIGINT, on_terminate);
+  signal(SIGHUP, on_terminate);
   peer_start();
   int status = 0;
   char line[256];

@@ -49,7 +49,7 @@ export function buildLyingAddon(dir: string): string {
 
 export interface MutantRun {
   mutation: Mutation;
-  /** The comparison failed: the lie was caught. */
+  /** Cases' facts disagreed (the comparison failed on them): the lie was caught. */
   caught: boolean;
   /** Case ids (config/caseId) whose facts disagreed. */
   failed: string[];
@@ -59,7 +59,8 @@ export interface MutantRun {
 /** Runs the comparison under one lie; the TAP output names the cases that failed. */
 export function runMutant(shim: string, m: Mutation): MutantRun {
   const t0 = performance.now();
-  const env = { ...process.env, LD_PRELOAD: shim, DAXPIN_LIE: m.lie, DAXPIN_REFERENCE_CASES: m.cases, DAXPIN_REFERENCE_CONFIGS: m.configs ?? ALL };
+  // No tap timeout: a run cut short would fail without any case having been compared.
+  const env = { ...process.env, TAP_TIMEOUT: '0', LD_PRELOAD: shim, DAXPIN_LIE: m.lie, DAXPIN_REFERENCE_CASES: m.cases, DAXPIN_REFERENCE_CONFIGS: m.configs ?? ALL };
   const r = spawnSync(process.execPath, [COMPARE], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const failed: string[] = [];
   let config = '';
@@ -69,7 +70,8 @@ export function runMutant(shim: string, m: Mutation): MutantRun {
     const f = /^\s*not ok \d+ - ([a-z-]+\.[a-z-]+\.[a-z-]+)/.exec(line);
     if (f) failed.push(`${config}/${f[1]}`);
   }
-  return { mutation: m, caught: r.status !== 0, failed, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  // Caught only when cases disagreed: a crash or a timeout proves nothing about the facts.
+  return { mutation: m, caught: r.status !== 0 && failed.length > 0, failed, seconds: Math.round((performance.now() - t0) / 100) / 10 };
 }
 
 function summary(failed: string[]): string {
