@@ -45,6 +45,8 @@ for (const configName of CONFIGS) {
     const fileFacts = [...records.values()].some((r) => 'file' in r);
     const ref = new Reference(binary, s.prepared.testDir, {
       fileFacts,
+      // daxpin releases when the op returns or the hold passes: so does the reference.
+      holdMode: 'fixed',
       holdMs: HOLD_MS,
       settleMs: TIMING.settleMs,
       canaryBytes: TIMING.canaryBytes,
