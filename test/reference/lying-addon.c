@@ -8,7 +8,8 @@
 //
 // DAXPIN_LIE=NAME[:ERRNO][,NAME...], NAME one of
 //   ftruncate  fallocate  punch-hole  zero-range  collapse-range  insert-range
-//   ficlone  ficlonerange  dedupe  copy-range  fssetxattr  read  write  vmsplice
+//   ficlone  ficlonerange  dedupe  copy-range  fssetxattr  read (not of /dev/kmsg)  write
+//   vmsplice (copies into the pipe: no page references)
 //   uring-io (IORING_OP_READ/WRITE submitted as IORING_OP_NOP)  uring-register  unlink
 // Without :ERRNO the call "succeeds" (returns 0, or the byte count asked for).
 #define _GNU_SOURCE
@@ -135,8 +136,15 @@ ssize_t write(int fd, const void *buf, size_t n) {
   LIE("write", (long)n);
   return REAL(ssize_t, write, int, const void *, size_t)(fd, buf, n);
 }
+// vmsplice that copies: the pipe gets the bytes, not references to the pages (what a
+// "vmsplice copies" kernel would do); nothing holds the pages. An errno lie fails it.
 ssize_t vmsplice(int fd, const struct iovec *iov, size_t n, unsigned flags) {
-  LIE("vmsplice", n ? (long)iov[0].iov_len : 0);
+  int l = lie_for("vmsplice");
+  if (l > 0 && from_addon(__builtin_return_address(0))) {
+    errno = l;
+    return -1;
+  }
+  if (l == 0 && from_addon(__builtin_return_address(0))) return writev(fd, iov, n);
   return REAL(ssize_t, vmsplice, int, const struct iovec *, size_t, unsigned)(fd, iov, n, flags);
 }
 int unlink(const char *path) {
