@@ -13,6 +13,8 @@ import { abortFuseConnectionsFor } from '../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../lib/configs/setup';
 import { JsonlWriter } from '../lib/engine/jsonl';
 import { CaseTiming, Orchestrator } from '../lib/engine/orchestrator';
+import { HoldMode } from '../lib/engine/hold';
+import { KernelLog } from '../lib/engine/kmsg';
 import { newRunId } from '../lib/engine/run';
 import { Reference, buildReference } from '../test/reference/client';
 import { BenchResult, CLI, median, requireRoot, round, sum, timeCommand } from './common';
@@ -23,6 +25,8 @@ export const RATIO_TARGET = 1.2;
 export interface OverheadOptions {
   reps: number;
   holdMs: number;
+  holdMode: HoldMode;
+  dwellMs: number;
   settleMs: number;
   canaryKb: number;
   configs: string[];
@@ -79,17 +83,17 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
   const tPrep = performance.now();
   const prepared: PreparedConfig = await prepareScratch(config, { workDir });
   const prepMs = performance.now() - tPrep;
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
-  const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor);
-  // The same hold on both sides: release when the op returned or holdMs passed.
+  const timing: CaseTiming = { holdMs: o.holdMs, holdMode: o.holdMode, dwellMs: o.dwellMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
+  const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor, new KernelLog('run-start'));
+  // The same hold on both sides: daxpin's policy, with its parameters.
   const c = new Reference(binary, prepared.testDir, {
     holdMs: o.holdMs,
-    holdMode: 'fixed',
+    holdMode: o.holdMode,
+    dwellMs: o.dwellMs,
     settleMs: o.settleMs,
     canaryBytes: o.canaryKb * 1024,
     extentHint: prepared.pmdExtentHint,
     fuseDir: workDir,
-    fileFacts: false,
     // Both write their results next to each other, in the work directory (not the filesystem under test).
     results: path.join(workDir, `reference-${configName}.jsonl`),
   });
@@ -160,7 +164,7 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
   const ratio = dSum / bSum;
   const mismatched = sum(rows.map((r) => r.canaryMismatches));
   const notes = [
-    `hold ${o.holdMs} ms (released when the op returns), settle ${o.settleMs} ms, canaries ${o.canaryKb} KiB; ${o.reps} reps interleaved, medians per case; nothing subtracted`,
+    `hold ${o.holdMode} (at most ${o.holdMs} ms; dwell ${o.dwellMs} ms), settle ${o.settleMs} ms, canaries ${o.canaryKb} KiB; ${o.reps} reps interleaved, medians per case; nothing subtracted`,
     'daxpin = Orchestrator.runCase + JSONL write (fsync) per case, in this process; C = case id written to test/reference/case.c --serve until its fsync\'d result line is read back',
   ];
   if (mismatched) notes.push(`${mismatched} cases did different canary work in daxpin and C (an op that returned on one side within the hold and not on the other)`);

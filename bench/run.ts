@@ -1,18 +1,20 @@
-// npm run bench → node dist/bench/run.js [--only NAME[,NAME]] [--reps N] [--hold-ms N] [--settle-ms N]
+// npm run bench → node dist/bench/run.js [--only NAME[,NAME]] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N]
 //                                        [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]
 // Prints a table per benchmark and one `BENCH {json}` line per result. The ones that
 // boot qemu (boot, matrix.vm; one guest at a time) run too unless DAXPIN_BENCH_VM=0;
 // see bench/README.md.
 import { boot } from './boot';
 import { print, machine } from './common';
-import { MATRIX_CONFIGS, NativeConfigRun, matrixNative, matrixVm } from './matrix';
+import { MATRIX_CONFIGS, NativeConfigRun, guestShapes, matrixNative, matrixVm } from './matrix';
 import { overhead, OVERHEAD_CONFIGS } from './overhead';
 import { rss } from './rss';
 
 /** Benchmarks that boot qemu (boot, matrix.vm) are left out with DAXPIN_BENCH_VM=0 (a host without qemu, or one whose qemu slot is taken). */
 const VM = process.env.DAXPIN_BENCH_VM !== '0';
-/** An old kernel and the newest: what a nightly comparison spans. */
+/** An old kernel and the newest: what the boot and guests benchmarks boot. */
 const DEFAULT_KERNELS = (process.env.DAXPIN_BENCH_KERNELS ?? '6.1,latest').split(/[\s,]+/).filter(Boolean);
+/** What a nightly boots: every series (`daxpin vm --kernel all`). */
+const MATRIX_VM_KERNELS = (process.env.DAXPIN_BENCH_VM_KERNELS ?? 'all').split(/[\s,]+/).filter(Boolean);
 
 class UsageError extends Error {}
 
@@ -20,6 +22,8 @@ interface Args {
   only: string[] | null;
   reps: number;
   holdMs: number;
+  holdMode: 'evidence' | 'fixed';
+  dwellMs: number;
   settleMs: number;
   canaryKb: number;
   cases: string | undefined;
@@ -28,7 +32,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: null, reps: 3, holdMs: 200, settleMs: 2000, canaryKb: 1024, cases: undefined, kernels: [], configs: null };
+  const a: Args = { only: null, reps: 3, holdMs: 200, holdMode: 'evidence', dwellMs: 25, settleMs: 2000, canaryKb: 1024, cases: undefined, kernels: [], configs: null };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       const x = argv[++i];
@@ -49,6 +53,15 @@ function parseArgs(argv: string[]): Args {
       case '--hold-ms':
         a.holdMs = n(v());
         break;
+      case '--hold-mode': {
+        const m = v();
+        if (m !== 'evidence' && m !== 'fixed') throw new UsageError(`--hold-mode is evidence or fixed, got ${m}`);
+        a.holdMode = m;
+        break;
+      }
+      case '--dwell-ms':
+        a.dwellMs = n(v());
+        break;
       case '--settle-ms':
         a.settleMs = n(v());
         break;
@@ -65,13 +78,13 @@ function parseArgs(argv: string[]): Args {
         a.kernels.push(...v().split(',').filter(Boolean));
         break;
       default:
-        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss] [--reps N] [--hold-ms N] [--settle-ms N] [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]`);
+        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,guests] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N] [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]`);
     }
   }
   return a;
 }
 
-const BENCHES = ['overhead', 'matrix', 'rss', 'boot'] as const;
+const BENCHES = ['overhead', 'matrix', 'rss', 'boot', 'guests'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 async function main(): Promise<number> {
@@ -82,19 +95,21 @@ async function main(): Promise<number> {
   process.stdout.write(`daxpin bench ${m.date}: ${m.cpus} cores, ${m.memGiB} GiB, ${m.os}, kernel ${m.kernel}, node ${m.node}\n`);
   const kernels = args.kernels.length ? args.kernels : DEFAULT_KERNELS;
   if (selected('overhead')) {
-    for (const r of await overhead({ reps: args.reps, holdMs: args.holdMs, settleMs: args.settleMs, canaryKb: args.canaryKb, cases: args.cases, configs: args.configs ?? OVERHEAD_CONFIGS })) print(r);
+    for (const r of await overhead({ reps: args.reps, holdMs: args.holdMs, holdMode: args.holdMode, dwellMs: args.dwellMs, settleMs: args.settleMs, canaryKb: args.canaryKb, cases: args.cases, configs: args.configs ?? OVERHEAD_CONFIGS })) print(r);
   }
   let matrixRuns: NativeConfigRun[] | null = null;
   if (selected('matrix')) {
     const native = await matrixNative(args.configs ?? MATRIX_CONFIGS);
     matrixRuns = native.runs;
     print(native.result);
-    if (VM) print(await matrixVm(kernels));
+    if (VM) print(await matrixVm(args.kernels.length ? args.kernels : MATRIX_VM_KERNELS));
     else process.stdout.write('  (matrix.vm skipped: DAXPIN_BENCH_VM=0)\n');
   }
   if (selected('rss')) print(await rss(matrixRuns));
   if (args.only?.includes('boot') || (selected('boot') && VM)) print(await boot(kernels, Number(process.env.DAXPIN_BENCH_BOOT_REPS ?? 3)));
   else if (selected('boot')) process.stdout.write('\n== boot skipped: DAXPIN_BENCH_VM=0\n');
+  // Boots the same kernels twice (two shapes): only when asked for.
+  if (args.only?.includes('guests')) print(await guestShapes(kernels));
   return 0;
 }
 

@@ -40,15 +40,11 @@ for (const configName of CONFIGS) {
     t.teardown(() => s.close());
     const ids = cases.map((c) => c.id);
     const records: Map<string, CaseRecord> = await s.run(ids, { ...TIMING, holdMs: HOLD_MS });
-    // The same syscalls on both sides: FIEMAP_FLAG_SYNC writes the file back, and on
-    // ext4 that alone turns a punched range under an O_DIRECT read from the read's
-    // bytes into zeroes. The reference asks for file facts only when daxpin does.
-    const fileFacts = [...records.values()].some((r) => 'file' in r);
     const ref = new Reference(binary, s.prepared.testDir, {
-      fileFacts,
-      // daxpin releases when the op returns or the hold passes: so does the reference.
-      holdMode: 'fixed',
+      // The hold daxpin's records were made with.
       holdMs: HOLD_MS,
+      holdMode: TIMING.holdMode,
+      dwellMs: TIMING.dwellMs,
       settleMs: TIMING.settleMs,
       canaryBytes: TIMING.canaryBytes,
       extentHint: s.prepared.pmdExtentHint,

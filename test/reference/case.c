@@ -10,10 +10,10 @@
 // hold (below) -> (syncfs + canary files, when the op returned while pinned) ->
 // release -> settle (signal a stuck op) -> read the views -> clean up.
 //
-// Holding: release when the op returned, or (--hold-mode evidence) when the op's
-// thread has been seen asleep in the kernel (state S or D while inside the op's
-// syscall) for --dwell-ms, sampled every --sample-ms, or when --hold-ms passed.
-// --hold-mode fixed: only the op's return or --hold-ms end the hold.
+// Holding (daxpin's policy, lib/engine/hold.ts): --hold-mode evidence releases when
+// the op returned, or when its thread has been seen asleep in the kernel (state S or D
+// while inside the op's syscall) for --dwell-ms without a break, sampled every
+// --sample-ms, or when --hold-ms passed; --hold-mode fixed holds --hold-ms.
 //
 // O_DIRECT pins go to a one-file FUSE filesystem served by a child process of this
 // program (FOPEN_DIRECT_IO): the kernel pins the pages, sends the request and waits
@@ -22,23 +22,22 @@
 // usage: case [options] DIR CASE-ID      one case; one JSON line on stdout
 //        case [options] --serve DIR      case ids on stdin, one JSON line each
 // options: --hold-ms N (300) --hold-mode evidence|fixed (evidence) --dwell-ms N (25)
-//          --sample-ms N (3) --settle-ms N (1000) --signal-wait-ms N (1000)
+//          --sample-ms N (2) --settle-ms N (1000) --signal-wait-ms N (1000)
 //          --canary-bytes N (262144) --extent-hint (2 MiB XFS extent size hint for
 //          pmd mappings) --fuse-dir DIR (where to mount the FUSE peer; default DIR)
 //          --results FILE (append and fsync each line, as daxpin does its JSONL)
-//          --no-file-facts (no stat/FIEMAP: FIEMAP_FLAG_SYNC writes the file back, and
-//          whether dirty pages were written back before an op changes what the op does)
 //
-// Output fields (one object per case): caseId, daxVerified, pmd, map, pin, op
-// {started, ok, errno, result, dedupe, returnedMs, blockedUntilRelease, hung},
-// release {ok, errno, result}, file {before, after} each {size, blocks, extents}
-// (FIEMAP over the pinned range, bytes; extents null where FIEMAP is refused),
-// views.pages {buffer, pipe, file, peer, canary}: one character per 4 KiB page,
-// decoded here from the bytes read back:
-//   o this file's original bytes at their own page   w this case's written bytes at their own page
-//   p the peer file's bytes at their own page        s this file's bytes at another page
+// Output fields (one object per case): caseId, daxVerified, pmd, map, pin {ok, errno,
+// held}, op {started, ok, errno, result, dedupe {status, bytesDeduped}, returnedMs,
+// asleepAtRelease, blockedUntilRelease, hung}, release {ok, errno, result}, file {before,
+// after} each {size, blocks, extents} (stat; FIEMAP over the pinned range, bytes, without
+// FIEMAP_FLAG_SYNC: looking must not write the file back; extents null where FIEMAP is
+// refused), views.pages {buffer, pipe, file, peer, canary}: one letter per 4 KiB page,
+// decoded here from the bytes read back, by role (what the view may hold):
+//   o the view's own bytes at their own page    w this case's written bytes at their own page
+//   p the op's peer file's bytes copied in       s any of these at another page (moved)
 //   z all zero   f another file's bytes   g bytes no one wrote   m a page mixing several   - not read
-// (the canary string is over all canary pages, each relative to its own canary),
+// (the canary string runs over all canary pages, each relative to its own canary),
 // canary {files, bytes}, sigbus [..], wallMs.
 // Exit status: 0 done, 2 usage or set-up error, 3 the op is stuck (no clean-up).
 #define _GNU_SOURCE
@@ -99,14 +98,19 @@
 
 static struct {
   long hold_ms, dwell_ms, sample_ms, settle_ms, signal_wait_ms, canary_bytes;
-  int fixed_hold, extent_hint, file_facts;
+  int fixed_hold, extent_hint;
   const char *dir, *fuse_dir, *results;
-} opt = {300, 25, 3, 1000, 1000, 262144, 0, 0, 1, NULL, NULL, NULL};
+} opt = {300, 25, 2, 1000, 1000, 262144, 0, 0, NULL, NULL, NULL};
 
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static void sleep_until(double ms) {
+  struct timespec ts = {(time_t)(ms / 1e3), (long)((ms - (time_t)(ms / 1e3) * 1e3) * 1e6)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
 }
 
 static void die(const char *what) {
@@ -127,11 +131,18 @@ static void fill(unsigned char *b, size_t len, uint32_t id, uint32_t gen, uint32
   }
 }
 
+// What a view may hold: tags and the letter each plays ('o', 'w' or 'p').
 struct roles {
-  uint32_t file;  // this file's id
-  int has_peer;
-  uint32_t peer, peer_gen;  // the peer file's tag
+  int n;
+  struct { uint32_t id, gen; char letter; } tag[4];
 };
+static void role(struct roles *r, uint32_t id, uint32_t gen, char letter) {
+  for (int i = 0; i < r->n; i++)
+    if (r->tag[i].id == id && r->tag[i].gen == gen) return;  // the first role given wins
+  r->tag[r->n].id = id;
+  r->tag[r->n].gen = gen;
+  r->tag[r->n++].letter = letter;
+}
 
 // One page read back at page index `index` of its file: which role its records play.
 static char page_role(const unsigned char *p, uint32_t index, const struct roles *r) {
@@ -145,11 +156,11 @@ static char page_role(const unsigned char *p, uint32_t index, const struct roles
     for (int i = 0; i < RECORD; i++) zero &= rec[i] == 0;
     if (zero) c = 'z';
     else if (memcmp(rec, MAGIC, 8) != 0 || v[3] != ~v[0] || v[4] != ~v[1] || v[5] != ~v[2]) c = 'g';
-    else if (v[0] == r->file && v[1] == ORIGINAL && v[2] == index) c = 'o';
-    else if (v[0] == r->file && v[1] == WRITTEN && v[2] == index) c = 'w';
-    else if (r->has_peer && v[0] == r->peer && v[1] == r->peer_gen && v[2] == index) c = 'p';
-    else if (v[0] == r->file) c = 's';
-    else c = 'f';
+    else {
+      c = 'f';
+      for (int i = 0; i < r->n; i++)
+        if (r->tag[i].id == v[0] && r->tag[i].gen == v[1]) c = v[2] == index ? r->tag[i].letter : 's';
+    }
     if (role && role != c) return 'm';
     role = c;
   }
@@ -739,10 +750,6 @@ static int run_pin_io(struct call *c) {
 }
 
 static void jfacts(int fd) {
-  if (!opt.file_facts) {  // FIEMAP_FLAG_SYNC writes the file back, which changes outcomes: only when daxpin does too
-    jf("null");
-    return;
-  }
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     jf("null");
@@ -753,7 +760,6 @@ static void jfacts(int fd) {
   memset(&fm, 0, sizeof fm);
   fm.m.fm_start = PIN_OFF;
   fm.m.fm_length = PIN_LEN;
-  fm.m.fm_flags = FIEMAP_FLAG_SYNC;
   fm.m.fm_extent_count = 64;
   if (ioctl(fd, FS_IOC_FIEMAP, &fm) != 0) {
     jf("null}");
@@ -764,6 +770,15 @@ static void jfacts(int fd) {
     jf("%s{\"logical\":%llu,\"physical\":%llu,\"length\":%llu,\"flags\":%u}", i ? "," : "", (unsigned long long)fm.e[i].fe_logical,
        (unsigned long long)fm.e[i].fe_physical, (unsigned long long)fm.e[i].fe_length, fm.e[i].fe_flags);
   jf("]}");
+}
+
+// The facts as a string of their own: they are taken where daxpin takes them, and printed later.
+static char *facts(int fd) {
+  size_t mark = js_len;
+  jfacts(fd);
+  char *out = strndup(js + mark, js_len - mark);
+  js_len = mark;
+  return out;
 }
 
 static size_t pread_all(int fd, unsigned char *b, size_t len, off_t off) {
@@ -780,7 +795,10 @@ static size_t pread_all(int fd, unsigned char *b, size_t len, off_t off) {
 // mode), or hold_ms passed. Returns whether the op had returned.
 static int hold(struct call *op, double op_start) {
   double deadline = op_start + opt.hold_ms;
-  if (opt.fixed_hold) return call_wait(op, deadline);
+  if (opt.fixed_hold) {
+    sleep_until(deadline);
+    return call_wait(op, now_ms());
+  }
   double asleep_since = -1;
   for (;;) {
     double t = now_ms();
@@ -805,7 +823,7 @@ static int run_case(const char *id, const struct spec *s) {
   struct files f = {.fd = -1, .peer_fd = -1};
   size_t pages = s->pmd ? PMD_FILE_PAGES : PTE_FILE_PAGES, file_len = pages * PAGE;
   uint32_t file_id = (uint32_t)(random() & 0x7ffffffe) + 1;
-  struct roles roles = {.file = file_id};
+  uint32_t peer_id = 0;
   char base[3900];
   snprintf(base, sizeof base, "%s/ref-%d-%u", opt.dir, getpid(), ++seq);
   snprintf(f.path, sizeof f.path, "%s.data", base);
@@ -833,22 +851,27 @@ static int run_case(const char *id, const struct spec *s) {
   jf(",\"daxVerified\":%s", dax ? "true" : "false");
 
   // the op's second file: a clone destination (empty), a copy/clone source, or a dedupe twin
-  int peer_tagged = 0;
+  int peer_tagged = 0, dest_op = 0;
   switch (s->op) {
     case OP_FICLONE_DEST: case OP_FICLONERANGE: case OP_COPY_RANGE:
-      roles.has_peer = 1, roles.peer = (uint32_t)(random() & 0x7ffffffe) + 1, roles.peer_gen = ORIGINAL, peer_tagged = 1;
+      peer_id = (uint32_t)(random() & 0x7ffffffe) + 1, peer_tagged = 1, dest_op = 1;
       break;
-    case OP_DEDUPE: roles.has_peer = 1, roles.peer = file_id, roles.peer_gen = ORIGINAL, peer_tagged = 1; break;
-    case OP_FICLONE_SRC: break;
+    case OP_DEDUPE: peer_id = file_id, peer_tagged = 1; break;
     default: break;
   }
+  // The pinned range may hold its own bytes, the bytes written through the pin or the
+  // mapping, and the peer's bytes where the op copies or clones them in.
+  struct roles roles = {0};
+  role(&roles, file_id, ORIGINAL, 'o');
+  role(&roles, file_id, WRITTEN, 'w');
+  if (dest_op) role(&roles, peer_id, ORIGINAL, 'p');
   int needs_peer = peer_tagged || s->op == OP_FICLONE_SRC;
   if (needs_peer) {
     snprintf(f.peer_path, sizeof f.peer_path, "%s.peer", base);
     f.peer_fd = open(f.peer_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (f.peer_fd < 0) die("open peer file");
     if (peer_tagged) {
-      fill(pattern, file_len, roles.peer, ORIGINAL, 0);
+      fill(pattern, file_len, peer_id, ORIGINAL, 0);
       if (pwrite(f.peer_fd, pattern, file_len, 0) != (ssize_t)file_len) die("pwrite peer file");
     }
   }
@@ -937,28 +960,20 @@ static int run_case(const char *id, const struct spec *s) {
   }
   jf(",\"pin\":{");
   jresult(pin_err);
-  jf("}");
+  jf(",\"held\":%s}", held ? "true" : "false");
   if (held && s->pin == PIN_VMSPLICE) {
     // written through the mapping after vmsplice: does the pipe hold the pages or a copy?
     unsigned char w[PIN_LEN];
     fill(w, PIN_LEN, file_id, WRITTEN, PIN_FIRST_PAGE);
-    sigjmp_buf j;
-    if (!sigsetjmp(j, 1)) {
-      bus_jump = &j;
-      memcpy(map + PIN_OFF, w, PIN_LEN);
-    } else {
-      sigbus_write = 1;
-    }
-    bus_jump = NULL;
+    sigbus_write = !guarded_copy(map + PIN_OFF, w, PIN_LEN);
   }
+  char *before = facts(f.fd), *after = NULL;
   if (s->unmapped) {
     munmap(res, res_len);
     mapped = 0;
   }
 
   // the op, on a thread of its own, while the pin is held
-  jf(",\"file\":{\"before\":");
-  jfacts(f.fd);
   struct op_arg oa = {s->op, &f};
   struct call op;
   double op_start = now_ms();
@@ -989,7 +1004,9 @@ static int run_case(const char *id, const struct spec *s) {
     free(cb);
   }
 
-  // release
+  // release, with a last look at the op's thread right before it
+  char at_release = op.done ? 0 : task_state(op.tid);
+  int asleep_at_release = !op.done && op.in_kernel && (at_release == 'S' || at_release == 'D') && op.in_kernel;
   double released_at = now_ms();
   int release_err = 0;
   long release_result = -1;
@@ -1027,36 +1044,53 @@ static int run_case(const char *id, const struct spec *s) {
     hung = call_wait(&op, now_ms() + opt.signal_wait_ms) ? "\"interruptible\"" : "\"uninterruptible\"";
   }
   if (!op.done) {
-    jf(",\"after\":null},\"op\":{\"started\":true,\"ok\":false,\"errno\":null,\"result\":null,\"dedupe\":null,\"returnedMs\":null,"
-       "\"blockedUntilRelease\":false,\"hung\":%s,\"taskState\":\"%c\"}}", hung, state);
+    jf(",\"file\":{\"before\":%s,\"after\":null},\"op\":{\"started\":true,\"ok\":false,\"errno\":null,\"result\":null,\"dedupe\":null,"
+       "\"returnedMs\":null,\"asleepAtRelease\":%s,\"blockedUntilRelease\":false,\"hung\":%s,\"taskState\":\"%c\"}}\n",
+       before, asleep_at_release ? "true" : "false", hung, state);
     return 3;  // views not read: reading the file could block behind the stuck op
   }
-  jf(",\"after\":");
-  jfacts(f.fd);
-  jf("},\"op\":{\"started\":true,");
-  jresult(op.err);
-  if (op.err) jf(",\"result\":null");
-  else jf(",\"result\":%ld", op.ret);
-  if (s->op == OP_DEDUPE && !op.err) jf(",\"dedupe\":{\"status\":%ld,\"bytesDeduped\":%ld}", op.aux, op.ret);
-  else jf(",\"dedupe\":null");
-  jf(",\"returnedMs\":%.1f,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start, op.done_at >= released_at ? "true" : "false", hung);
-  jf(",\"release\":{");
-  jresult(release_err);
-  if (release_result >= 0) jf(",\"result\":%ld}", release_result);
-  else jf(",\"result\":null}");
+  int blocked = held && asleep_at_release && op.done_at >= released_at;
 
   // views, after everything has settled
   char pipe_pages[PIN_PAGES + 1] = "----", buffer_pages[PIN_PAGES + 1] = "----", file_pages[PIN_PAGES + 1] = "----", peer_pages[PIN_PAGES + 1] = "----";
   if (s->pin == PIN_VMSPLICE && held && !release_err) page_string(pipe_pages, drained, drained_len, PIN_PAGES, PIN_FIRST_PAGE, &roles);
   unsigned char view[PIN_LEN];
   if (mapped) {
-    for (int i = 0; i < PIN_PAGES; i++) {
-      if (guarded_copy(view, map + PIN_OFF + i * PAGE, PAGE)) buffer_pages[i] = page_role(view, PIN_FIRST_PAGE + i, &roles);
-      else sigbus_buffer = 1;
-    }
+    if (guarded_copy(view, map + PIN_OFF, PIN_LEN)) page_string(buffer_pages, view, PIN_LEN, PIN_PAGES, PIN_FIRST_PAGE, &roles);
+    else sigbus_buffer = 1;
   }
-  if (f.fd >= 0) page_string(file_pages, view, pread_all(f.fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &roles);
-  if (f.peer_fd >= 0) page_string(peer_pages, view, pread_all(f.peer_fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &roles);
+  if (f.fd >= 0) {
+    page_string(file_pages, view, pread_all(f.fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &roles);
+    after = facts(f.fd);
+  }
+  if (f.peer_fd >= 0) {
+    // The op's second file holds its own bytes; a clone of the pinned file holds the
+    // file's bytes as they were when cloned: those written before the op, and the pin's
+    // too when the clone waited for the release (lib/engine/timeline.ts).
+    struct roles own = {0};
+    if (s->op == OP_FICLONE_SRC) {
+      role(&own, file_id, ORIGINAL, 'o');
+      if ((s->pin == PIN_VMSPLICE && held) || blocked) role(&own, file_id, WRITTEN, 'o');
+    } else {
+      role(&own, peer_id, ORIGINAL, 'o');
+    }
+    page_string(peer_pages, view, pread_all(f.peer_fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &own);
+  }
+  jf(",\"file\":{\"before\":%s,\"after\":%s}", before, after ? after : "null");
+  free(before);
+  free(after);
+  jf(",\"op\":{\"started\":true,");
+  jresult(op.err);
+  if (op.err) jf(",\"result\":null");
+  else jf(",\"result\":%ld", op.ret);
+  if (s->op == OP_DEDUPE && !op.err) jf(",\"dedupe\":{\"status\":\"%s\",\"bytesDeduped\":%ld}", op.aux == 0 ? "same" : "differs", op.ret);
+  else jf(",\"dedupe\":null");
+  jf(",\"returnedMs\":%.1f,\"asleepAtRelease\":%s,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start,
+     asleep_at_release ? "true" : "false", blocked ? "true" : "false", hung);
+  jf(",\"release\":{");
+  jresult(release_err);
+  if (release_result >= 0) jf(",\"result\":%ld}", release_result);
+  else jf(",\"result\":null}");
   jf(",\"views\":{\"pages\":{\"buffer\":\"%s\",\"pipe\":\"%s\",\"file\":\"%s\",\"peer\":\"%s\",\"canary\":\"", buffer_pages, pipe_pages, file_pages, peer_pages);
   if (ncanaries > 0) {
     unsigned char *cb = malloc(CANARY_FILE);
@@ -1066,7 +1100,8 @@ static int run_case(const char *id, const struct spec *s) {
       int cfd = open(canary, O_RDONLY | O_CLOEXEC);
       size_t got = cfd >= 0 ? pread_all(cfd, cb, CANARY_FILE, 0) : 0;
       if (cfd >= 0) close(cfd);
-      struct roles own = {.file = canary_id[i]};
+      struct roles own = {0};
+      role(&own, canary_id[i], ORIGINAL, 'o');
       page_string(cpages, cb, got, CANARY_FILE / PAGE, 0, &own);
       jf("%s", cpages);
     }
@@ -1133,7 +1168,6 @@ int main(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--serve")) serve = 1;
     else if (!strcmp(a, "--extent-hint")) opt.extent_hint = 1;
-    else if (!strcmp(a, "--no-file-facts")) opt.file_facts = 0;
     else if (!strcmp(a, "--hold-ms")) opt.hold_ms = number(a, v), i++;
     else if (!strcmp(a, "--dwell-ms")) opt.dwell_ms = number(a, v), i++;
     else if (!strcmp(a, "--sample-ms")) opt.sample_ms = number(a, v), i++;

@@ -4,6 +4,7 @@
 import { ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { FileFacts } from '../../lib/outcome';
 
 /** The package root (dist/test/reference/x.js → ../../..). */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -14,13 +15,6 @@ export interface Outcome {
   errno: string | null;
 }
 
-export interface FileFacts {
-  size: number;
-  blocks: number;
-  /** FIEMAP over the pinned range; null where the filesystem refuses FIEMAP (tmpfs). */
-  extents: Array<{ logical: number; physical: number; length: number; flags: number }> | null;
-}
-
 /** What the reference printed for one case: raw facts, no classes. */
 export interface ReferenceFacts {
   caseId: string;
@@ -28,13 +22,14 @@ export interface ReferenceFacts {
   daxVerified: boolean;
   pmd: boolean | null;
   map: Outcome;
-  pin?: Outcome;
+  pin?: Outcome & { held: boolean };
   file?: { before: FileFacts | null; after: FileFacts | null };
   op?: Outcome & {
     started: boolean;
     result: number | null;
-    dedupe: { status: number; bytesDeduped: number } | null;
+    dedupe: { status: 'same' | 'differs'; bytesDeduped: number } | null;
     returnedMs: number | null;
+    asleepAtRelease: boolean;
     blockedUntilRelease: boolean;
     hung: string | null;
   };
@@ -59,8 +54,6 @@ export interface ReferenceOptions {
   fuseDir?: string;
   /** Append and fsync every result line here, as daxpin does its JSONL. */
   results?: string;
-  /** stat + FIEMAP (FLAG_SYNC: a write-back) around the op; false where daxpin makes no such calls. */
-  fileFacts?: boolean;
 }
 
 /** Compiles case.c with `cc -O2` into `dir`; returns the binary's path. */
@@ -79,7 +72,6 @@ export function referenceArgs(dir: string, o: ReferenceOptions): string[] {
   if (o.extentHint) a.push('--extent-hint');
   if (o.fuseDir) a.push('--fuse-dir', o.fuseDir);
   if (o.results) a.push('--results', o.results);
-  if (o.fileFacts === false) a.push('--no-file-facts');
   a.push(dir);
   return a;
 }

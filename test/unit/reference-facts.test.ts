@@ -2,85 +2,87 @@
 import t from 'tap';
 import { CaseRecord } from '../../lib/outcome';
 import { ReferenceFacts } from '../reference/client';
-import { factDifferences, fileShape, pagesClass, peerRoles } from '../reference/facts';
+import { factDifferences, fileShape, pagesClass } from '../reference/facts';
+import { caseRecord } from '../fixtures/runs';
 
-t.test('page strings as daxpin classes', async (t) => {
-  t.equal(pagesClass('oooo', 'file'), 'original');
-  t.equal(pagesClass('----', 'buffer'), 'n/a', 'nothing read');
-  t.equal(pagesClass('oo--', 'file'), 'original', 'a short read is classified on what was read');
-  t.equal(pagesClass('wwww', 'pipe'), 'written');
-  t.equal(pagesClass('pppp', 'file'), 'written', "the peer's bytes in the pinned file were written by the op");
-  t.equal(pagesClass('pppp', 'peer'), 'original', "and are the peer's own");
-  t.equal(pagesClass('zzzz', 'file'), 'zero');
-  t.equal(pagesClass('gggg', 'file'), 'garbage');
-  t.equal(pagesClass('ozzz', 'file'), 'mixed');
-  t.equal(pagesClass('ozfz', 'file'), 'foreign', 'another file anywhere makes the view foreign');
-  t.equal(pagesClass('ossz', 'file'), null, 'a page of this file at another index is original or written by generation: no class');
-  t.equal(pagesClass('omoo', 'file'), null);
-  t.equal(pagesClass('', 'canary'), 'n/a');
-  t.equal(pagesClass('oooo', 'peer'), 'foreign', "by default the pinned file's bytes in a second file are another file's");
-  t.equal(pagesClass('wwww', 'peer', { original: 'original', written: 'original' }), 'original');
+t.test('page letters as daxpin classes', async (t) => {
+  t.equal(pagesClass('oooo'), 'original');
+  t.equal(pagesClass('----'), 'n/a', 'nothing read');
+  t.equal(pagesClass('oo--'), 'original', 'a short read is classified on what was read');
+  t.equal(pagesClass('wwww'), 'written');
+  t.equal(pagesClass('pppp'), 'written', "the peer's bytes copied in were written by the op");
+  t.equal(pagesClass('zzzz'), 'zero');
+  t.equal(pagesClass('gggg'), 'garbage');
+  t.equal(pagesClass('ozzz'), 'mixed');
+  t.equal(pagesClass('ossz'), 'shifted', 'moved bytes come before mixed');
+  t.equal(pagesClass('ozfs'), 'foreign', 'another file anywhere makes the view foreign');
+  t.equal(pagesClass('omoo'), null, 'a mixed page says too little');
+  t.equal(pagesClass('fmoo'), 'foreign', 'unless another file is seen anyway');
+  t.equal(pagesClass(''), 'n/a');
 });
 
-const rec = (over: Partial<CaseRecord> & Record<string, unknown>): CaseRecord =>
-  ({
-    status: 'done',
-    pinMethod: 'none',
-    layoutOp: 'punch-hole',
-    map: { ok: true, errno: null },
-    pin: { ok: true, errno: null },
-    op: { ok: true, errno: null, started: true, returnedMs: 1, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
-    release: { ok: true, errno: null, ms: null },
+const rec = (): CaseRecord =>
+  caseRecord('xfs', 'none.punch-hole.pte-shared', {
+    pin: { ok: true, errno: null, held: false, evidence: null },
+    op: { result: 0, dedupe: null, asleepAtRelease: false, hung: null },
+    release: { ok: true, errno: null, ms: null, result: null },
+    file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] } },
     views: { buffer: 'zero', pipe: 'n/a', file: 'zero', peer: 'n/a', canary: 'n/a' },
+    viewDetail: { buffer: { pages: 'zzzz', counts: {} as never, foreignFrom: [] }, file: { pages: 'zzzz', counts: {} as never, foreignFrom: [] } },
     sigbus: [],
-    canary: { files: 0, bytes: 0 },
-    ...over,
-  }) as unknown as CaseRecord;
+    canary: { files: 0, bytes: 0, reusedPinnedBytes: null },
+  });
 
-const facts = (over: Partial<ReferenceFacts> = {}): ReferenceFacts => ({
+const facts = (): ReferenceFacts => ({
   caseId: 'none.punch-hole.pte-shared',
   daxVerified: false,
   pmd: false,
   map: { ok: true, errno: null },
-  pin: { ok: true, errno: null },
-  file: { before: null, after: null },
-  op: { started: true, ok: true, errno: null, result: 0, dedupe: null, returnedMs: 2, blockedUntilRelease: false, hung: null },
+  pin: { ok: true, errno: null, held: false },
+  file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] } },
+  op: { started: true, ok: true, errno: null, result: 0, dedupe: null, returnedMs: 2, asleepAtRelease: false, blockedUntilRelease: false, hung: null },
   release: { ok: true, errno: null, result: null },
   views: { pages: { buffer: 'zzzz', pipe: '----', file: 'zzzz', peer: '----', canary: '' } },
   canary: { files: 0, bytes: 0 },
   sigbus: [],
   wallMs: 3,
-  ...over,
 });
 
-t.test('agreement and each kind of disagreement', async (t) => {
-  t.same(factDifferences(rec({}), facts()), [], 'the same facts, different times');
-  t.match(factDifferences(rec({ views: { buffer: 'original', pipe: 'n/a', file: 'zero', peer: 'n/a', canary: 'n/a' } }), facts()), [/views.buffer/]);
-  t.match(factDifferences(rec({ pin: { ok: false, errno: 'EFAULT' } }), facts()), [/^pin/]);
-  t.match(factDifferences(rec({ op: { ...rec({}).op, ok: false, errno: 'EOPNOTSUPP' } }), facts()), [/^op:/]);
-  t.match(factDifferences(rec({ op: { ...rec({}).op, blockedUntilRelease: true } }), facts()), [/blockedUntilRelease/]);
-  t.match(factDifferences(rec({ release: { ok: false, errno: 'ENXIO', ms: 1 } }), facts()), [/^release/]);
-  t.match(factDifferences(rec({ sigbus: ['buffer'] }), facts()), [/sigbus/]);
-  t.match(factDifferences(rec({ canary: { files: 4, bytes: 1 << 20 } }), facts()), [/canary.files/]);
-  t.match(factDifferences(rec({ status: 'error', error: 'x' }), facts()), [/did not finish/]);
-  t.match(factDifferences(rec({ map: { ok: false, errno: 'EOPNOTSUPP' } }), facts()), [/^map/]);
+t.test('agreement, and each kind of disagreement', async (t) => {
+  t.same(factDifferences(rec(), facts()), [], 'the same facts, different times and ids');
+  const differ = (patch: (r: CaseRecord, f: ReferenceFacts) => void, what: RegExp) => {
+    const r = rec();
+    const f = facts();
+    patch(r, f);
+    t.match(factDifferences(r, f), [what], what.source);
+  };
+  differ((r) => (r.pin = { ok: false, errno: 'EFAULT', held: false, evidence: null }), /^pin/);
+  differ((r) => (r.pin.held = true), /^pin/);
+  differ((r) => (r.op.errno = 'EOPNOTSUPP'), /^op:/);
+  differ((r) => (r.op.result = 16384), /^op:/);
+  differ((r) => (r.op.dedupe = { status: 'same', bytesDeduped: 0 }), /^op:/);
+  differ((r) => (r.op.blockedUntilRelease = true), /blockedUntilRelease/);
+  differ((r) => (r.op.asleepAtRelease = true), /asleepAtRelease/);
+  differ((r) => (r.release.result = 16384), /^release/);
+  differ((r) => (r.file.after = { size: 65536, blocks: 128, extents: [] }), /file.after/);
+  differ((r) => (r.file.before!.extents![0].flags = 1), /file.before/);
+  differ((r) => (r.sigbus = ['buffer']), /sigbus/);
+  differ((r) => (r.canary.files = 4), /canary.files/);
+  differ((r) => (r.status = 'error'), /did not finish/);
+  differ((_r, f) => (f.views!.pages.pipe = 'wwww'), /views.pages.pipe/);
+  t.match(factDifferences({ ...rec(), views: { ...rec().views, file: 'original' }, viewDetail: { ...rec().viewDetail, file: { pages: 'oooo', counts: {} as never, foreignFrom: [] } } }, facts()), [
+    /views.pages.file/,
+    /views.file/,
+  ]);
+  const refused = facts();
+  refused.map = { ok: false, errno: 'EOPNOTSUPP' };
+  t.match(factDifferences(rec(), refused), [/^map/], 'a refused map ends the comparison');
 });
 
-t.test('observed fields are compared once records carry them', async (t) => {
-  const withFile = (size: number) => ({ before: null, after: { size, blocks: 8, extents: [{ logical: 0, physical: 4096, length: 4096, flags: 1 }] } });
-  const ref = facts({ file: withFile(4096) });
-  t.same(factDifferences(rec({ file: { before: null, after: { size: 4096, blocks: 8, extents: [{ logical: 0, physical: 999, length: 4096, flags: 1 }] } } }), ref), [], 'block addresses differ by nature');
-  t.match(factDifferences(rec({ file: withFile(0) }), ref), [/file.after/]);
-  t.match(factDifferences(rec({ op: { ...rec({}).op, result: 5 } as CaseRecord['op'] }), facts()), [/op.result/]);
-  t.match(factDifferences(rec({ views: { ...rec({}).views, pages: { file: 'oooo' } } as CaseRecord['views'] }), facts()), [/views.pages.file/]);
+t.test('file shapes leave block addresses out', async (t) => {
+  const r = rec();
+  r.file.before!.extents![0].physical = 999;
+  t.same(factDifferences(r, facts()), []);
   t.same(fileShape(null), null);
   t.same(fileShape({ size: 1, blocks: 0, extents: null }), { size: 1, blocks: 0, extents: null });
-});
-
-t.test("peer roles follow the timeline's rule", async (t) => {
-  t.same(peerRoles(rec({ layoutOp: 'ficlone-src' }), false), { original: 'original', written: 'foreign' });
-  t.same(peerRoles(rec({ layoutOp: 'ficlone-src' }), true), { original: 'original', written: 'original' });
-  t.same(peerRoles(rec({ layoutOp: 'ficlone-src', pinMethod: 'vmsplice' }), false), { original: 'original', written: 'original' });
-  t.same(peerRoles(rec({ layoutOp: 'dedupe' }), false), { original: 'original', written: 'foreign' });
-  t.same(peerRoles(rec({ layoutOp: 'copy-range' }), false), { original: 'foreign', written: 'foreign' });
 });
