@@ -715,8 +715,8 @@ static int run_pin_io(struct call *c) {
   struct pin_io *p = c->arg;
   long r;
   switch (p->pin) {
-    case PIN_FUSE_READ: r = SYSCALL(c, read(p->fd, p->buf, PIN_LEN)); break;
-    case PIN_FUSE_WRITE: r = SYSCALL(c, write(p->fd, p->buf, PIN_LEN)); break;
+    case PIN_FUSE_READ: r = SYSCALL(c, pread(p->fd, p->buf, PIN_LEN, PIN_OFF)); break;
+    case PIN_FUSE_WRITE: r = SYSCALL(c, pwrite(p->fd, p->buf, PIN_LEN, PIN_OFF)); break;
     default: {
       struct ring *g = p->ring;
       unsigned *tail = (unsigned *)(g->sq + g->p.sq_off.tail), mask = *(unsigned *)(g->sq + g->p.sq_off.ring_mask);

@@ -8,7 +8,7 @@
 //
 // DAXPIN_LIE=NAME[:ERRNO][,NAME...], NAME one of
 //   ftruncate  fallocate  punch-hole  zero-range  collapse-range  insert-range
-//   ficlone  ficlonerange  dedupe  copy-range  fssetxattr  read (not of /dev/kmsg)  write
+//   ficlone  ficlonerange  dedupe  copy-range  fssetxattr  read (pread)  write (pwrite)
 //   vmsplice (copies into the pipe: no page references)
 //   uring-io (IORING_OP_READ/WRITE submitted as IORING_OP_NOP)  uring-register  unlink
 // Without :ERRNO the call "succeeds" (returns 0, or the byte count asked for).
@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -126,15 +125,15 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
   return REAL(ssize_t, copy_file_range, int, loff_t *, int, loff_t *, size_t, unsigned)(in, in_off, out, out_off, len, flags);
 }
 
-ssize_t read(int fd, void *buf, size_t n) {
-  // The addon also reads /dev/kmsg (a character device); the lie is for the pin's read.
-  struct stat st;
-  if (lie_for("read") >= 0 && fstat(fd, &st) == 0 && !S_ISCHR(st.st_mode)) LIE("read", (long)n);
-  return REAL(ssize_t, read, int, void *, size_t)(fd, buf, n);
+// The O_DIRECT pins: pread()/pwrite() of the FUSE file. (The addon's plain read() is
+// its /dev/kmsg reader, left alone.)
+ssize_t pread64(int fd, void *buf, size_t n, off_t off) {
+  LIE("read", (long)n);
+  return REAL(ssize_t, pread64, int, void *, size_t, off_t)(fd, buf, n, off);
 }
-ssize_t write(int fd, const void *buf, size_t n) {
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
   LIE("write", (long)n);
-  return REAL(ssize_t, write, int, const void *, size_t)(fd, buf, n);
+  return REAL(ssize_t, pwrite64, int, const void *, size_t, off_t)(fd, buf, n, off);
 }
 // vmsplice that copies: the pipe gets the bytes, not references to the pages (what a
 // "vmsplice copies" kernel would do); nothing holds the pages. An errno lie fails it.
