@@ -41,21 +41,26 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   const op = ref.op!;
   same('pin', { ok: rec.pin.ok, errno: rec.pin.errno, held: rec.pin.held }, ref.pin);
   same('op', { ok: rec.op.ok, errno: rec.op.errno, result: rec.op.result, dedupe: rec.op.dedupe, hung: rec.op.hung }, { ok: op.ok, errno: op.errno, result: op.result, dedupe: op.dedupe, hung: op.hung });
-  // Whether the op waited for the release: on page cache nothing waits, so these
-  // compare equal unless one side's op did not really run in the kernel.
-  same('op.asleepAtRelease', rec.op.asleepAtRelease, op.asleepAtRelease);
-  same('op.blockedUntilRelease', rec.op.blockedUntilRelease, op.blockedUntilRelease);
+  // Timing-dependent: an op that sleeps in its call for the dwell (writeback of a
+  // 4 MiB file before a collapse, say, on a busy machine) is released on that evidence,
+  // and is then "blocked until release" and writes no canaries; whether it sleeps that
+  // long is the disk's and the scheduler's doing, not the pin's. Where either side's op
+  // slept at the release, these are not compared; everything else still is.
+  const slept = rec.op.asleepAtRelease || op.asleepAtRelease;
+  if (!slept) {
+    same('op.blockedUntilRelease', rec.op.blockedUntilRelease, op.blockedUntilRelease);
+    same('canary.files', rec.canary.files, ref.canary!.files);
+    same('views.canary', rec.views.canary, pagesClass(ref.views!.pages.canary));
+  }
   same('release', { ok: rec.release.ok, errno: rec.release.errno, result: rec.release.result }, ref.release);
   same('file.before', fileShape(rec.file.before), fileShape(ref.file!.before));
   same('file.after', fileShape(rec.file.after), fileShape(ref.file!.after));
   same('sigbus', [...rec.sigbus].sort(), [...ref.sigbus!].sort());
-  same('canary.files', rec.canary.files, ref.canary!.files);
   const pages = ref.views!.pages;
   for (const v of VIEWS) {
     same(`views.pages.${v}`, rec.viewDetail[v]?.pages ?? '----', pages[v]);
     const c = pagesClass(pages[v]);
     if (c !== null) same(`views.${v}`, rec.views[v], c);
   }
-  same('views.canary', rec.views.canary, pagesClass(pages.canary));
   return d;
 }
