@@ -1,6 +1,6 @@
 // What every benchmark shares: the machine description, statistics, and the two
 // outputs (a table for people, one JSON line per benchmark for machines).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,13 +88,6 @@ export function timeCommand(argv: string[], n: number, cwd?: string): number[] {
 /** The package root (dist/bench/x.js → ../..). */
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-
-/** Compiles bench/baseline.c with `cc -O2` into `dir`; returns the binary's path. */
-export function buildBaseline(dir: string): string {
-  const out = path.join(dir, 'baseline');
-  execFileSync('cc', ['-O2', '-Wall', '-o', out, path.join(ROOT, 'bench', 'baseline.c'), '-lpthread'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return out;
-}
 
 export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) throw new Error(`${what} needs root (it mounts filesystems and pins pages, as daxpin run does)`);

@@ -1,5 +1,5 @@
-// npm run bench → node dist/bench/run.js [--only NAME[,NAME]] [--reps N] [--hold-ms N]
-//                                        [--canary-kb N] [--config NAME] [--kernel SPEC]
+// npm run bench → node dist/bench/run.js [--only NAME[,NAME]] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N]
+//                                        [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]
 // Prints a table per benchmark and one `BENCH {json}` line per result. The ones that
 // boot qemu (boot, matrix.vm; one guest at a time) run too unless DAXPIN_BENCH_VM=0;
 // see bench/README.md.
@@ -22,13 +22,17 @@ interface Args {
   only: string[] | null;
   reps: number;
   holdMs: number;
+  holdMode: 'evidence' | 'fixed';
+  dwellMs: number;
+  settleMs: number;
   canaryKb: number;
+  cases: string | undefined;
   kernels: string[];
   configs: string[] | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: null, reps: 5, holdMs: 1, canaryKb: 1024, kernels: [], configs: null };
+  const a: Args = { only: null, reps: 3, holdMs: 200, holdMode: 'evidence', dwellMs: 25, settleMs: 2000, canaryKb: 1024, cases: undefined, kernels: [], configs: null };
   for (let i = 0; i < argv.length; i++) {
     const v = () => {
       const x = argv[++i];
@@ -49,6 +53,21 @@ function parseArgs(argv: string[]): Args {
       case '--hold-ms':
         a.holdMs = n(v());
         break;
+      case '--hold-mode': {
+        const m = v();
+        if (m !== 'evidence' && m !== 'fixed') throw new UsageError(`--hold-mode is evidence or fixed, got ${m}`);
+        a.holdMode = m;
+        break;
+      }
+      case '--dwell-ms':
+        a.dwellMs = n(v());
+        break;
+      case '--settle-ms':
+        a.settleMs = n(v());
+        break;
+      case '--cases':
+        a.cases = v();
+        break;
       case '--canary-kb':
         a.canaryKb = n(v());
         break;
@@ -59,7 +78,7 @@ function parseArgs(argv: string[]): Args {
         a.kernels.push(...v().split(',').filter(Boolean));
         break;
       default:
-        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,guests] [--reps N] [--hold-ms N] [--canary-kb N] [--config NAME] [--kernel SPEC]`);
+        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,guests] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N] [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]`);
     }
   }
   return a;
@@ -76,7 +95,7 @@ async function main(): Promise<number> {
   process.stdout.write(`daxpin bench ${m.date}: ${m.cpus} cores, ${m.memGiB} GiB, ${m.os}, kernel ${m.kernel}, node ${m.node}\n`);
   const kernels = args.kernels.length ? args.kernels : DEFAULT_KERNELS;
   if (selected('overhead')) {
-    for (const r of await overhead({ reps: args.reps, holdMs: args.holdMs, canaryKb: args.canaryKb, configs: args.configs ?? OVERHEAD_CONFIGS })) print(r);
+    for (const r of await overhead({ reps: args.reps, holdMs: args.holdMs, holdMode: args.holdMode, dwellMs: args.dwellMs, settleMs: args.settleMs, canaryKb: args.canaryKb, cases: args.cases, configs: args.configs ?? OVERHEAD_CONFIGS })) print(r);
   }
   let matrixRuns: NativeConfigRun[] | null = null;
   if (selected('matrix')) {

@@ -1,0 +1,69 @@
+// daxpin against an independent program: every layout op × every pin method × the
+// default mappings, on tmpfs, loop ext4 and loop XFS, run once by daxpin's engine
+// and once by test/reference/case.c (plain syscalls, its own FUSE peer, its own
+// pattern decoder) in the same directory; the raw facts must agree (see
+// test/reference/facts.ts for what is compared and what is left out). A daxpin whose
+// addon skipped or faked a syscall records facts the kernel did not produce, and
+// fails here: `npm run mutate:addon` proves it per syscall. Needs root.
+//
+// DAXPIN_REFERENCE_CONFIGS (default tmpfs,ext4,xfs) and DAXPIN_REFERENCE_CASES (a
+// case glob, comma-separated) narrow it, for the mutation runs.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { casesFor, filterCases, findConfig } from '../../lib/cases/matrix';
+import { CaseRecord } from '../../lib/outcome';
+import { TIMING, scratch } from '../helpers/engine';
+import { Reference, ReferenceFacts, buildReference } from '../reference/client';
+import { factDifferences } from '../reference/facts';
+
+const CONFIGS = (process.env.DAXPIN_REFERENCE_CONFIGS ?? 'tmpfs,ext4,xfs').split(',').filter(Boolean);
+const GLOBS = process.env.DAXPIN_REFERENCE_CASES?.split(',').filter(Boolean);
+// Both sides hold alike. On page cache no op waits for a pin, so the hold ends when
+// the op returns; it is long so that a machine under load cannot make an op outlast
+// it on one side only (whether canaries are written depends on that).
+const HOLD_MS = 2000;
+
+const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-reference-'));
+t.teardown(() => fs.rmSync(binDir, { recursive: true, force: true }));
+const binary = buildReference(binDir);
+
+for (const configName of CONFIGS) {
+  t.test(`${configName}: daxpin's records agree with the reference's raw facts`, async (t) => {
+    const cases = filterCases(casesFor(findConfig(configName)!, 'default'), GLOBS);
+    if (cases.length === 0) {
+      t.comment('no case matches DAXPIN_REFERENCE_CASES');
+      return;
+    }
+    const s = await scratch(configName);
+    t.teardown(() => s.close());
+    const ids = cases.map((c) => c.id);
+    const records: Map<string, CaseRecord> = await s.run(ids, { ...TIMING, holdMs: HOLD_MS });
+    const ref = new Reference(binary, s.prepared.testDir, {
+      // The hold daxpin's records were made with.
+      holdMs: HOLD_MS,
+      holdMode: TIMING.holdMode,
+      dwellMs: TIMING.dwellMs,
+      settleMs: TIMING.settleMs,
+      canaryBytes: TIMING.canaryBytes,
+      extentHint: s.prepared.pmdExtentHint,
+      fuseDir: s.workDir,
+    });
+    t.teardown(() => ref.close());
+    const facts = new Map<string, ReferenceFacts>();
+    for (const id of ids) facts.set(id, await ref.run(id));
+
+    const byPin = new Map<string, string[]>();
+    for (const c of cases) byPin.set(c.pinMethod.name, [...(byPin.get(c.pinMethod.name) ?? []), c.id]);
+    for (const [pin, pinIds] of byPin) {
+      t.test(pin, async (t) => {
+        for (const id of pinIds) {
+          const diff = factDifferences(records.get(id)!, facts.get(id)!);
+          t.same(diff, [], id);
+          if (diff.length) t.comment(`${id} reference: ${JSON.stringify(facts.get(id))}`);
+        }
+      });
+    }
+  });
+}
