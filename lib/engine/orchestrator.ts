@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Case } from '../cases/matrix';
 import { CaseRecord, unmeasuredCase } from '../outcome';
-import { register } from '../host/lifecycle';
+import { register, runOwned } from '../host/lifecycle';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
@@ -156,7 +156,7 @@ export class Orchestrator {
     const mount = fs.mkdtempSync(path.join(this.workDir, 'fuse-'));
     const w = new Worker(mount);
     // A fatal signal must not leave a worker (and its FUSE mount) behind.
-    w.unregister = register('daxpin worker', () => this.retire(w));
+    w.unregister = register('daxpin worker', () => this.retire(w), { early: true });
     // node starts in ~1.6 s under TCG; a minute means something is wrong.
     const first = await w.next(60_000);
     if (!first || first.type !== 'ready') {
@@ -168,9 +168,14 @@ export class Orchestrator {
   }
 
   /** Kills a worker, aborts its FUSE connection (which releases held pins) and checks it is gone. */
-  private async retire(w: Worker): Promise<void> {
+  private retire(w: Worker): Promise<void> {
     if (this.worker === w) this.worker = null;
     w.unregister();
+    // A signal arriving meanwhile lets this finish before the process exits.
+    return runOwned(() => this.kill(w));
+  }
+
+  private async kill(w: Worker): Promise<void> {
     if (!w.exited) w.child.kill('SIGKILL');
     await this.fuseCleanup(w.fuseMount);
     const gone = w.exited || (await w.next(3000)) !== null || w.exited;
