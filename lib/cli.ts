@@ -268,7 +268,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(200))
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(2000))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(1024))
-    .option('--out <file>', 'JSONL output (appended)')
+    .option('--out <file>', 'JSONL output: a new file (never appended to or overwritten)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())

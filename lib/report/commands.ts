@@ -90,9 +90,10 @@ export function reportCommand(opts: ReportOptions): CommandResult {
   return guarded((messages) => {
     const format = resolveFormat(opts.format, opts.out);
     if (opts.out !== undefined) checkOutNotInput(opts.out, [...opts.runs, ...(opts.expectations === undefined ? [] : [opts.expectations])]);
+    // The small input first: a bad expectations file is refused before a large run is read.
+    const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
     const runs = readRuns(opts.runs);
     messages.push(...runs.flatMap((r) => r.warnings));
-    const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
     const text = renderReport(runs, format, { expectations });
     if (opts.out === undefined) return { output: text, exitCode: 0 };
     writeOut(opts.out, text);

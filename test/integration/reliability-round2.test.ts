@@ -105,8 +105,8 @@ t.test('a config that cannot be set up, and a run where nothing ran: exit 3, wit
   // The work dir on a 2 MiB tmpfs: mkfs.xfs on a loop file there runs out of space.
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', tiny]);
   t.teardown(async () => {
+    // Also unmounts `tiny` itself.
     await cleanUpAfterKill(tiny);
-    execFileSync('umount', [tiny]);
   });
   const out = path.join(dir, 'run.jsonl');
   const r = await runCli(['run', '--scratch', '--config', 'xfs,tmpfs', '--cases', CONTROL, '--hold-ms', '1', '--out', out], { TMPDIR: tiny });
@@ -177,10 +177,10 @@ t.test('cleanup never touches a live daxpin\'s things', async (t) => {
     fs.rmSync(run.tmp, { recursive: true, force: true });
   });
   await heldPinReached(run, workerOf);
-  const before = leftovers(run.tmp);
-  const r = await runCli(['cleanup', '--dry-run'], { TMPDIR: run.tmp });
-  t.notMatch(r.stderr, new RegExp(run.tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'nothing of the live run is listed');
-  t.same(leftovers(run.tmp), before);
+  const worker = workerOf(run.cli.pid);
+  const r = await runCli(['cleanup'], { TMPDIR: run.tmp });
+  t.notMatch(r.stderr, new RegExp(run.tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'nothing of the live run is touched');
+  t.equal(workerOf(run.cli.pid), worker, 'its worker is still there');
   run.cli.child.kill('SIGINT');
   t.equal((await run.cli.result).code, 130);
 });
