@@ -21,6 +21,18 @@ async function tinyRun(t: Test, dir: string, name = 'run.jsonl'): Promise<string
   return out;
 }
 
+/** A held-pin run, stopped and undone at the test's end whatever happened. */
+function heldPinRun(t: Test, prefix: string): ReturnType<typeof startHeldPinRun> {
+  const run = startHeldPinRun(prefix);
+  t.teardown(async () => {
+    if (run.cli.child.exitCode === null) run.cli.child.kill('SIGKILL');
+    await run.cli.result;
+    await cleanUpAfterKill(run.tmp);
+    fs.rmSync(run.tmp, { recursive: true, force: true });
+  });
+  return run;
+}
+
 function oneLine(t: Test, stderr: string, re: RegExp): void {
   t.equal(stderr.split('\n').filter(Boolean).length, 1, 'one line on stderr');
   t.match(stderr, re);
@@ -123,13 +135,7 @@ t.test('a config that cannot be set up, and a run where nothing ran: exit 3, wit
 });
 
 t.test('SIGHUP mid-case: the loop stops, the end record is last, exit 129, nothing left, no spurious cleanup failure', async (t) => {
-  const run = startHeldPinRun('daxpin-r2-hup-');
-  t.teardown(async () => {
-    if (run.cli.child.exitCode === null) run.cli.child.kill('SIGKILL');
-    await run.cli.result;
-    await cleanUpAfterKill(run.tmp);
-    fs.rmSync(run.tmp, { recursive: true, force: true });
-  });
+  const run = heldPinRun(t, 'daxpin-r2-hup-');
   await heldPinReached(run, workerOf);
   run.cli.child.kill('SIGHUP');
   const r = await run.cli.result;
@@ -169,13 +175,7 @@ t.test('after a SIGKILL: run warns about the leftovers, daxpin cleanup removes e
 });
 
 t.test('cleanup never touches a live daxpin\'s things', async (t) => {
-  const run = startHeldPinRun('daxpin-r2-live-');
-  t.teardown(async () => {
-    if (run.cli.child.exitCode === null) run.cli.child.kill('SIGKILL');
-    await run.cli.result;
-    await cleanUpAfterKill(run.tmp);
-    fs.rmSync(run.tmp, { recursive: true, force: true });
-  });
+  const run = heldPinRun(t, 'daxpin-r2-live-');
   await heldPinReached(run, workerOf);
   const worker = workerOf(run.cli.pid);
   const r = await runCli(['cleanup'], { TMPDIR: run.tmp });
