@@ -11,11 +11,13 @@ import { ConfigSource, RunSummary, newRunId, plan, runDoubts, runMatrix, Progres
 import { DurableLines, writeFileSynced } from './host/durable';
 import { findLeftovers, removeLeftovers, workDirPrefix } from './host/leftovers';
 import { CaseTiming } from './engine/orchestrator';
+import { HoldMode } from './engine/hold';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
 import { register, signalExitCode, stopRequested } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
-import { invariantViolations, configViolations, outcomeClass } from './verdict';
+import { invariantViolations, configViolations, kernelLogRecordViolations, outcomeClass } from './verdict';
+import { RUN_DEFAULTS } from './run-options';
 import { DaxpinError, reason } from './errors';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
@@ -60,7 +62,10 @@ interface RunCliOptions {
   cases?: string[];
   matrix: MatrixName;
   holdMs: number;
+  holdMode: HoldMode;
+  dwellMs: number;
   settleMs: number;
+  kernelLogFrom: 'boot' | 'run-start';
   out?: string;
   runId?: string;
   skipFile?: string;
@@ -126,7 +131,15 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
   }
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
   warnAboutLeftovers();
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
+  const timing: CaseTiming = {
+    holdMs: o.holdMs,
+    holdMode: o.holdMode,
+    dwellMs: o.dwellMs,
+    settleMs: o.settleMs,
+    signalWaitMs: RUN_DEFAULTS.signalWaitMs,
+    caseBudgetMs: o.caseBudgetMs,
+    canaryBytes: o.canaryKb * 1024,
+  };
   const tty = process.stderr.isTTY;
   const summary = await runMatrix({
     sources,
@@ -140,6 +153,7 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     runId,
     skip,
     writeRunRecord: o.runRecord,
+    kernelLogFrom: o.kernelLogFrom,
     // host/lifecycle owns the signals (INT, TERM, HUP): it tears down what was made and
     // writes the end record; the loop only has to stop starting cases.
     shouldStop: () => stopRequested() !== null,
@@ -156,7 +170,10 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
   printSummary(summary, lines.path);
   const stopped = stopRequested();
   if (summary.interrupted || stopped) return signalExitCode(stopped ?? 'SIGINT');
-  const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
+  const violations =
+    summary.cases.filter((c) => invariantViolations(c).length > 0).length +
+    summary.configs.filter((c) => configViolations(c).length > 0).length +
+    summary.kernelLogs.filter((k) => kernelLogRecordViolations(k).length > 0).length;
   if (violations > 0) return 1;
   const doubts = runDoubts(summary);
   for (const d of doubts) say(`in doubt: ${d}`);
@@ -215,6 +232,13 @@ function printSummary(s: RunSummary, outPath: string): void {
     if (c.error) lines.push(`  config ${c.config} not set up: ${c.error}`);
     else if (c.fsck && !c.fsck.ok) lines.push(`  config ${c.config}: ${c.fsck.tool} found errors`);
   }
+  for (const k of s.kernelLogs) {
+    const v = kernelLogRecordViolations(k);
+    if (v.length) lines.push(`  VIOLATION kernel log ${k.phase}${k.config ? ` ${k.config}` : ''}${k.after ? ` after ${k.after}` : ''}: ${v.map((x) => x.detail).join('; ')}`);
+  }
+  const doubted = s.cases.filter((c) => c.harnessFaults?.length);
+  for (const c of doubted.slice(0, 10)) lines.push(`  HARNESS FAULT ${c.config}/${c.caseId}: ${c.harnessFaults!.join('; ')}`);
+  if (doubted.length > 10) lines.push(`  … and ${doubted.length - 10} more cases with harness faults`);
   if (s.notRun.length) lines.push(`  not run: ${s.notRun.length} cases`);
   process.stderr.write(`${lines.join('\n')}\n`);
 }
@@ -252,7 +276,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `daxpin: ${s.slice(7)}` : s) });
 
-  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default('default');
+  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default(RUN_DEFAULTS.matrix);
   const casesOption = () => new Option('--cases <glob>', 'only cases whose id (or config/id) matches; repeatable, comma-separated').argParser(collect);
   const configOption = () => new Option('--config <name>', `config(s): ${CONFIGS.map((c) => c.name).join(', ')}`).argParser(collect);
 
@@ -265,15 +289,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(200))
-    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(2000))
-    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(1024))
+    .addOption(new Option('--hold-ms <n>', 'the longest each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
+    .addOption(
+      new Option('--hold-mode <mode>', "'evidence': release once the op is seen asleep in its syscall for --dwell-ms (or returned); 'fixed': hold --hold-ms")
+        .choices(['evidence', 'fixed'])
+        .default(RUN_DEFAULTS.holdMode),
+    )
+    .addOption(new Option('--dwell-ms <n>', 'how long the op must be seen asleep in its syscall before the pin is released').argParser(intOption('--dwell-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.dwellMs))
+    .addOption(new Option('--kernel-log-from <where>', 'where the kernel log starts: run-start, or boot (a guest booted for this run)').choices(['boot', 'run-start']).default('run-start').hideHelp())
+    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
+    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
     .option('--out <file>', 'JSONL output: a new file (never appended to or overwritten)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
-    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000, 'milliseconds')).default(60_000).hideHelp())
+    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000, 'milliseconds')).default(RUN_DEFAULTS.caseBudgetMs).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         // Options of a native run that the qemu run would silently drop.
@@ -320,25 +351,43 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(emit(compareCommand({ base, next, out: o.out })));
     });
 
-  program
-    .command('vm')
-    .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
-    .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
-    .addOption(configOption())
-    .addOption(casesOption())
-    .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(200))
-    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(2000))
-    .option('--out-dir <dir>', 'where per-kernel JSONL goes')
-    .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384, 'MiB')))
-    .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
-    .option('--no-install', 'refuse instead of installing missing host packages')
-    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100, 'boots')))
-    .action(async (o) => {
-      checkConfigs(o.config);
-      const { vmCommand } = await import('./vm/runner');
-      setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
-    });
+  /** What `vm` and `nightly` share: the plan and how the guests run. */
+  const guestOptions = (cmd: Command) =>
+    cmd
+      .addOption(configOption())
+      .addOption(casesOption())
+      .addOption(matrixOption())
+      .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
+      .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
+      .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384, 'MiB')))
+      .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
+      .option('--no-install', 'refuse instead of installing missing host packages')
+      .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100, 'boots')))
+      .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64, 'guests')));
+
+  guestOptions(
+    program
+      .command('vm')
+      .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
+      .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
+      .option('--out-dir <dir>', 'where per-kernel JSONL goes'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { vmCommand } = await import('./vm/runner');
+    setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+  });
+
+  guestOptions(
+    program
+      .command('nightly')
+      .description('every kernel series (vm --kernel all), compared with the previous night; writes mail.txt, report.html, kcidb.json; exit 1 on a new finding')
+      .requiredOption('--baseline <dir>', "the previous night's --out-dir (an empty directory the first night)")
+      .option('--out-dir <dir>', 'where tonight goes (default ./daxpin-nightly-<date>)'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { nightlyCommand } = await import('./nightly');
+    setExit(await nightlyCommand(o));
+  });
 
   program
     .command('cleanup')
@@ -362,13 +411,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('kernels')
-    .description('Debian kernels available in the archive and cached here')
+    .description('Debian kernel series and versions in the archive, and those cached here')
     .action(async () => {
-      const { listKernels } = await import('./vm/kernels');
-      const l = await listKernels();
-      const lines = ['cached:', ...l.cached.map((k) => `  ${k.release}`), 'available:', ...l.available.map((k) => `  ${k.release}`)];
-      if (l.archiveError) lines.push(`archive not reachable: ${l.archiveError}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      const { formatKernelListing, listKernels } = await import('./vm/kernels');
+      process.stdout.write(`${formatKernelListing(await listKernels()).join('\n')}\n`);
       setExit(0);
     });
   return program;

@@ -12,13 +12,18 @@ export interface Mapping {
   mappedDuringOp: boolean;
 }
 
-export type PinKind = 'none' | 'fuse-read' | 'fuse-write' | 'uring-read' | 'uring-write' | 'uring-fixed' | 'vmsplice';
+/** How a pin is made and released: one entry each in lib/engine/pins.ts. */
+export type PinPath = 'none' | 'odirect' | 'uring' | 'uring-fixed' | 'vmsplice';
 
 export interface PinMethod {
   name: string;
-  kind: PinKind;
-  /** Whether the kernel writes into the pinned pages when the pin completes. */
+  path: PinPath;
+  /** The kernel writes into the pinned pages when the pin completes (a read into the mapping). */
   kernelWritesPages: boolean;
+  /** FOLL_LONGTERM: the kernel is asked to keep the pin indefinitely (refused on fsdax). */
+  longterm: boolean;
+  /** The I/O peer whose answer completes the pin; null when none takes part. */
+  peer: 'fuse' | null;
   summary: string;
 }
 
@@ -82,13 +87,13 @@ export const MAPPINGS: Mapping[] = [
 ];
 
 export const PIN_METHODS: PinMethod[] = [
-  { name: 'none', kind: 'none', kernelWritesPages: false, summary: 'control: no pin, the op runs alone' },
-  { name: 'odirect-read', kind: 'fuse-read', kernelWritesPages: true, summary: 'read() of an O_DIRECT FUSE file into the mapping' },
-  { name: 'odirect-write', kind: 'fuse-write', kernelWritesPages: false, summary: 'write() to an O_DIRECT FUSE file from the mapping' },
-  { name: 'uring-read', kind: 'uring-read', kernelWritesPages: true, summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
-  { name: 'uring-write', kind: 'uring-write', kernelWritesPages: false, summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
-  { name: 'uring-fixed', kind: 'uring-fixed', kernelWritesPages: false, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
-  { name: 'vmsplice', kind: 'vmsplice', kernelWritesPages: false, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
+  { name: 'none', path: 'none', kernelWritesPages: false, longterm: false, peer: null, summary: 'control: no pin, the op runs alone' },
+  { name: 'odirect-read', path: 'odirect', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'pread() of an O_DIRECT FUSE file into the mapping' },
+  { name: 'odirect-write', path: 'odirect', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'pwrite() to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-read', path: 'uring', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'uring-write', path: 'uring', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-fixed', path: 'uring-fixed', kernelWritesPages: false, longterm: true, peer: null, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
+  { name: 'vmsplice', path: 'vmsplice', kernelWritesPages: false, longterm: false, peer: null, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
 ];
 
 export const LAYOUT_OPS: LayoutOp[] = [
@@ -136,6 +141,10 @@ export function mappingsFor(matrix: MatrixName): Mapping[] {
   if (matrix === 'full') return MAPPINGS;
   if (matrix === 'smoke') return MAPPINGS.filter((m) => m.name === 'pte-shared' || m.name === 'pmd-shared');
   return MAPPINGS.filter((m) => DEFAULT_MAPPINGS.includes(m.name));
+}
+
+export function findPinMethod(name: string): PinMethod | undefined {
+  return PIN_METHODS.find((p) => p.name === name);
 }
 
 export function findConfig(name: string): Config | undefined {

@@ -3,7 +3,6 @@
 // blocks a case frees are reused by the canaries written after it — and a teardown
 // that unmounts, runs fsck and frees what was made. Three sources: a device the user
 // named (mkfs + mount), a scratch loop file or tmpfs, or a directory already mounted.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { ConfigRecord } from '../outcome';
 import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
 import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo';
 import { UMOUNT_TIMEOUT_MS, once, register, runOwned, settled } from '../host/lifecycle';
+import { runTool } from '../host/tool';
 import { checkScratchDevice } from './safety';
 import { DaxpinError } from '../errors';
 import { packageOfTool } from '../host/packages';
@@ -45,6 +45,10 @@ export interface PreparedConfig {
   pmdExtentHint: boolean;
   /** Bytes taken by the ballast file (0 when none). */
   ballastBytes: number;
+  /** The mkfs command line daxpin ran; null when it made no filesystem. */
+  mkfs: string | null;
+  /** The filesystem's geometry as its own tool reports it (xfs_info, dumpe2fs -h); null when none applies. */
+  geometry: string | null;
   /**
    * Unmount, fsck, free the loop device, remove temp dirs; idempotent, never rejects.
    * What could not be undone (a busy mount detached lazily, a loop device that would
@@ -97,13 +101,9 @@ interface CommandResult {
   output: string;
 }
 
-function runCommand(file: string, args: string[]): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB }, (err, stdout, stderr) => {
-      const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ exitCode, output: `${stdout}${stderr}`.trim() || (err && typeof err.code !== 'number' ? err.message : '') });
-    });
-  });
+async function runCommand(file: string, args: string[]): Promise<CommandResult> {
+  const r = await runTool(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB });
+  return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}`.trim() || (r.failure ?? '') };
 }
 
 function tail(text: string, lines = 20): string {
@@ -277,12 +277,14 @@ function deviceBytes(device: string): number {
   return Number(fs.readFileSync(`/sys/dev/block/${dev}/size`, 'utf8').trim()) * 512;
 }
 
-async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<void> {
+/** Makes the filesystem; returns the command line it ran. */
+async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<string> {
   if (fsType === 'ext4') {
     const { 'mkfs.ext4': tool } = requireTools('mkfs.ext4', 'e2fsck');
     // stride/stripe_width in 4 KiB blocks: 512 = 2 MiB, so the allocator aligns for PMD faults.
-    await runOk(tool, ['-F', '-q', '-b', '4096', '-E', 'stride=512,stripe_width=512', device]);
-    return;
+    const args = ['-F', '-q', '-b', '4096', '-E', 'stride=512,stripe_width=512', device];
+    await runOk(tool, args);
+    return [path.basename(tool), ...args].join(' ');
   }
   const { 'mkfs.xfs': tool } = requireTools('mkfs.xfs', 'xfs_repair');
   const bytes = deviceBytes(device);
@@ -293,7 +295,24 @@ async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<void> {
   // (max 256 KiB), so give it its own. Below 1 GiB, a 2 MiB stripe unit makes mkfs.xfs
   // choose so many small AGs that the log falls below its 64 MB minimum: use 2 AGs.
   const data = `su=2m,sw=1${bytes < 1024 * MIB ? ',agcount=2' : ''}`;
-  await runOk(tool, ['-f', '-q', '-b', 'size=4096', '-m', 'reflink=1', '-d', data, '-l', 'su=32k', device]);
+  const args = ['-f', '-q', '-b', 'size=4096', '-m', 'reflink=1', '-d', data, '-l', 'su=32k', device];
+  await runOk(tool, args);
+  return [path.basename(tool), ...args].join(' ');
+}
+
+/** What the filesystem's own tool says of its geometry; best effort (null when it cannot say). */
+async function geometry(fsType: string, device: string | null, mountPoint: string): Promise<string | null> {
+  if (fsType === 'xfs') {
+    const r = await runCommand('xfs_info', [mountPoint]).catch(() => null);
+    return r && r.exitCode === 0 ? r.output.trim() : null;
+  }
+  if (fsType === 'ext4' && device) {
+    const r = await runCommand('dumpe2fs', ['-h', device]).catch(() => null);
+    if (!r || r.exitCode !== 0) return null;
+    const keep = /^(Filesystem features|Block count|Block size|Reserved GDT blocks|Blocks per group|RAID stride|RAID stripe width|Flex block group size|Inode size):/;
+    return r.output.split('\n').filter((l) => keep.test(l)).join('\n');
+  }
+  return null;
 }
 
 interface Layout {
@@ -310,7 +329,7 @@ interface Layout {
  * Mount `layout.device` (or tmpfs) at the mount point, make the test dir, verify DAX,
  * write the ballast. Undo steps go on `undo`; the mount step sits at index `mountStep`.
  */
-async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedConfig, 'teardown'> & { mountStep: number }> {
+async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedConfig, 'teardown' | 'mkfs' | 'geometry'> & { mountStep: number }> {
   const { config, device, devName, mountPoint } = layout;
   const fsType = config.fsType;
   const source = device ?? 'tmpfs';
@@ -380,12 +399,13 @@ async function prepareMounted(
   undo: Undo,
 ): Promise<PreparedConfig> {
   try {
-    if (device !== null && config.fsType !== 'tmpfs') await mkfs(config.fsType, device);
+    const mkfsLine = device !== null && config.fsType !== 'tmpfs' ? await mkfs(config.fsType, device) : null;
     fs.mkdirSync(workDir, { recursive: true });
     const mountPoint = fs.mkdtempSync(path.join(workDir, `mnt-${config.name}-`));
     undo.add(`remove ${mountPoint}`, () => fs.rmdirSync(mountPoint));
     const devName = device ? path.basename(fs.realpathSync(device)) : 'tmpfs';
-    const { mountStep, ...prepared } = await mountAndFill({ config, device, devName, mountPoint, ballast: config.fsType !== 'tmpfs', reserveMb }, undo);
+    const { mountStep, ...mounted } = await mountAndFill({ config, device, devName, mountPoint, ballast: config.fsType !== 'tmpfs', reserveMb }, undo);
+    const prepared = { ...mounted, mkfs: mkfsLine, geometry: await geometry(config.fsType, device, mountPoint) };
     const teardown = once(async (): Promise<TeardownResult> => {
       const failures = await undo.runDownTo(mountStep);
       let fsck: Fsck = null;
@@ -547,6 +567,8 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
       daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
       pmdExtentHint: fsType === 'xfs',
       ballastBytes: 0,
+      mkfs: null,
+      geometry: null,
       teardown,
     };
   } catch (err) {

@@ -17,10 +17,12 @@ export type PeerEvent =
   | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
   | { type: 'released'; count: number };
 
+export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
+
 export class PeerClient {
   readonly filePath: string;
   private child: ChildProcess | null = null;
-  private held = 0;
+  private held: HeldEvent | null = null;
   private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
   private stopping = false;
   /** How the peer process ended, once it has (and it was not asked to stop). */
@@ -39,7 +41,7 @@ export class PeerClient {
   async start(): Promise<void> {
     this.child = fork(path.join(__dirname, 'peer-main.js'), [this.mountPoint], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (e: PeerEvent) => {
-      if (e.type === 'held') this.held++;
+      if (e.type === 'held' && !this.held) this.held = e;
       const i = this.waiters.findIndex((w) => w.type === e.type);
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(e);
     });
@@ -95,24 +97,24 @@ export class PeerClient {
     });
   }
 
-  /** Sets the bytes held READs are answered with; resets the held count. */
+  /** Sets the bytes held READs are answered with; forgets the last held request. */
   async arm(tag: Tag): Promise<void> {
-    this.held = 0;
+    this.held = null;
     this.command({ type: 'arm', tag });
     if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? 'the FUSE peer did not answer arm');
   }
 
-  /** Resolves true once a READ/WRITE is held (the kernel has pinned the pages), false on timeout. */
-  async waitForRequest(timeoutMs: number): Promise<boolean> {
-    if (this.held > 0) return true;
-    return (await this.next('held', timeoutMs)) !== null;
+  /** The first READ/WRITE held since arm() (the kernel has pinned the pages), or null on timeout. */
+  async waitForRequest(timeoutMs: number): Promise<HeldEvent | null> {
+    if (this.held) return this.held;
+    return (await this.next('held', timeoutMs)) as HeldEvent | null;
   }
 
   /** Answers all held requests; resolves with how many there were. */
   async releaseAll(): Promise<number> {
     this.command({ type: 'release' });
     const e = await this.next('released', 10_000);
-    this.held = 0;
+    this.held = null;
     return e && e.type === 'released' ? e.count : 0;
   }
 

@@ -2,7 +2,7 @@
 // time for the orchestrator. It lives across cases (starting node is slow under
 // qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
 import fs from 'node:fs';
-import { Case, PinKind, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
+import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
 import { native } from '../native';
 import { PeerClient } from './peer';
 import { PmdProbe } from './pmd';
@@ -14,8 +14,6 @@ function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
 }
 
-/** Pin methods whose pin is an O_DIRECT request the FUSE peer holds. */
-const PEER_PIN_KINDS: PinKind[] = ['fuse-read', 'fuse-write', 'uring-read', 'uring-write'];
 
 function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
   const found = table.find((x) => x.name === name);
@@ -76,9 +74,9 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
-        current = { seq: m.seq, usesPeer: PEER_PIN_KINDS.includes(pinMethod.kind) };
+        current = { seq: m.seq, usesPeer: pinMethod.peer === 'fuse' };
         injectTestFault(c);
-        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
+        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
         // Its exit event may not have arrived yet: ask the peer's pid directly.
         const gone = current.usesPeer ? peer.gone() : null;
         if (gone !== null) leave(gone, m.seq);

@@ -165,11 +165,18 @@ export function replaceFileAtomically(file: string, text: string): void {
   } catch {
     // a new file
   }
+  if (existing?.isDirectory()) throw new DaxpinError('EWRITE', `cannot write ${file}: it is a directory`);
   if (existing && !existing.isFile()) {
     throw new DaxpinError('EWRITE', `cannot write ${file}: it is not a regular file (leave out --out to write to stdout)`);
   }
   const tmp = `${file}.daxpin-${process.pid}.tmp`;
-  const fd = openRegular(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+  } catch (err) {
+    // Named by the file asked for: the temp file beside it is daxpin's business.
+    throw writeError(file, err);
+  }
   try {
     writeAll(fd, Buffer.from(text));
     fs.fsyncSync(fd);

@@ -98,7 +98,10 @@ function loops(): Leftover[] {
 /** Trace instances `daxpin-<pid>` of dead processes (workers make them, named by their own pid). */
 export function staleTraceInstances(): Leftover[] {
   const out: Leftover[] = [];
-  for (const tracefs of TRACEFS_CANDIDATES) {
+  // The standard place only: from 6.17 on, reaching tracefs through debugfs logs a
+  // deprecation NOTICE that would pass for the kernel's own words in a case's log
+  // (daxpin makes its instances at the standard place, see engine/pmd.ts).
+  for (const tracefs of TRACEFS_CANDIDATES.slice(0, 1)) {
     let names: string[];
     try {
       names = fs.readdirSync(`${tracefs}/instances`);

@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import { globToRegExp } from '../cases/matrix';
 import { planKey } from '../outcome';
+import { compareVersions } from '../versions';
 import { inputError, readSmallFile } from './runfile';
 import type { ParsedRun } from './runfile';
 import { outcomeClass } from '../verdict';
@@ -47,10 +48,6 @@ export function kernelVersion(release: string): Version | null {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
 }
 
-function compareVersions(a: Version, b: Version): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
-}
-
 /** Parse a range into alternatives of comparator sets; throws on a malformed range. */
 function parseRange(range: string): Comparator[][] {
   const alternatives = range.split('||').map((alt) =>
@@ -74,7 +71,7 @@ export function kernelInRange(release: string, range: string): boolean {
   if (!version) return false;
   return parseRange(range).some((alt) =>
     alt.every(({ op, version: bound }) => {
-      const d = compareVersions(version, bound);
+      const d = compareVersions(version.join('.'), bound.join('.'));
       return op === '<' ? d < 0 : op === '<=' ? d <= 0 : op === '>' ? d > 0 : op === '>=' ? d >= 0 : d === 0;
     }),
   );

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { DaxpinError } from '../errors';
 import { SCHEMA_VERSION, planKey } from '../outcome';
-import type { CaseRecord, ConfigRecord, EndRecord, RunLine, RunRecord } from '../outcome';
+import type { CaseRecord, ConfigRecord, EndRecord, KernelLogRecord, RunLine, RunRecord } from '../outcome';
 
 /** Bad input given to report/compare: the CLI prints the message and exits 2. */
 export const inputError = (message: string) => new DaxpinError('EINPUT', message);
@@ -18,6 +18,8 @@ export interface ParsedRun {
   /** One record per planned case that ran, in file order (a repeated case keeps its last record). */
   cases: CaseRecord[];
   configs: ConfigRecord[];
+  /** Kernel log lines logged outside any case (set-up, between cases). */
+  kernelLogs: KernelLogRecord[];
   /** null when the run was killed before it could write its end record. */
   end: EndRecord | null;
   warnings: string[];
@@ -117,7 +119,7 @@ export function readRun(path: string): ParsedRun {
   }
 }
 
-const RECORD_KINDS = ['run', 'case', 'config', 'end'];
+const RECORD_KINDS = ['run', 'case', 'config', 'kernel-log', 'end'];
 const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
@@ -135,6 +137,7 @@ class RunParser {
   private run: RunRecord | null = null;
   private readonly byKey = new Map<string, CaseRecord>();
   private readonly configs: ConfigRecord[] = [];
+  private readonly kernelLogs: KernelLogRecord[] = [];
   private end: EndRecord | null = null;
   private readonly warnings: string[] = [];
   private duplicates = 0;
@@ -178,6 +181,8 @@ class RunParser {
       this.byKey.set(key, rec);
     } else if (rec.record === 'config') {
       this.configs.push(rec);
+    } else if (rec.record === 'kernel-log') {
+      this.kernelLogs.push(rec);
     } else {
       this.end = rec;
     }
@@ -191,7 +196,7 @@ class RunParser {
     else if (this.duplicates > 1) {
       warnings.push(`${this.source}: ${this.duplicates} case records repeat an earlier one (first: ${this.firstDuplicate}); the later records are used`);
     }
-    return { source: this.source, run: this.run, cases: [...this.byKey.values()], configs: this.configs, end: this.end, warnings };
+    return { source: this.source, run: this.run, cases: [...this.byKey.values()], configs: this.configs, kernelLogs: this.kernelLogs, end: this.end, warnings };
   }
 }
 
@@ -231,6 +236,7 @@ const SHAPES: Record<string, Shape> = {
     console: ['string', 'null'],
   },
   config: { runId: 'string', kernel: 'string', config: 'string', daxVerified: 'boolean', fsck: ['object', 'null'], error: ['string', 'null'] },
+  'kernel-log': { runId: 'string', kernel: 'string', phase: 'string', lines: 'array' },
   end: { runId: 'string', notRun: 'strings' },
 };
 
