@@ -102,7 +102,7 @@ export async function reportMemory(sizeMb = Number(process.env.DAXPIN_BENCH_REPO
       ['compare', ['compare', small, big, '--out', path.join(dir, 'c.md')]],
     ] as const) {
       const m = await measure([...args]);
-      rows.push({ what, fileMiB, lines, distinct, exit: m.code, peakRssMiB: m.hwmMiB, wallS: m.wallS });
+      rows.push({ what, fileMiB, lines, distinct, exit: m.code, peakRssMiB: m.hwmMiB, wallS: m.wallS, error: m.code === 0 || m.code === 1 ? null : m.stderr.trim().split('\n').pop() ?? null });
     }
     const worst = Math.max(...rows.map((r) => r.peakRssMiB));
     return {
