@@ -8,6 +8,7 @@ import { print, machine } from './common';
 import { MATRIX_CONFIGS, NativeConfigRun, guestShapes, matrixNative, matrixVm } from './matrix';
 import { overhead, OVERHEAD_CONFIGS } from './overhead';
 import { rss } from './rss';
+import { reportMemory } from './report-memory';
 
 /** Benchmarks that boot qemu (boot, matrix.vm) are left out with DAXPIN_BENCH_VM=0 (a host without qemu, or one whose qemu slot is taken). */
 const VM = process.env.DAXPIN_BENCH_VM !== '0';
@@ -78,13 +79,13 @@ function parseArgs(argv: string[]): Args {
         a.kernels.push(...v().split(',').filter(Boolean));
         break;
       default:
-        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,guests] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N] [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]`);
+        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,report-memory,guests] [--reps N] [--hold-ms N] [--hold-mode evidence|fixed] [--dwell-ms N] [--settle-ms N] [--canary-kb N] [--cases GLOB] [--config NAME] [--kernel SPEC]`);
     }
   }
   return a;
 }
 
-const BENCHES = ['overhead', 'matrix', 'rss', 'boot', 'guests'] as const;
+const BENCHES = ['overhead', 'matrix', 'rss', 'report-memory', 'boot', 'guests'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 async function main(): Promise<number> {
@@ -106,6 +107,7 @@ async function main(): Promise<number> {
     else process.stdout.write('  (matrix.vm skipped: DAXPIN_BENCH_VM=0)\n');
   }
   if (selected('rss')) print(await rss(matrixRuns));
+  if (selected('report-memory')) print(await reportMemory());
   if (args.only?.includes('boot') || (selected('boot') && VM)) print(await boot(kernels, Number(process.env.DAXPIN_BENCH_BOOT_REPS ?? 3)));
   else if (selected('boot')) process.stdout.write('\n== boot skipped: DAXPIN_BENCH_VM=0\n');
   // Boots the same kernels twice (two shapes): only when asked for.

@@ -363,7 +363,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
     .addOption(repeatOption())
-    .option('--out <file>', 'JSONL output (appended)')
+    .option('--out <file>', 'JSONL output: a new file (never appended to or overwritten)')
     .option('--ktap-console [file]', 'also print KTAP results as cases finish, to /dev/console or this file (/dev/kmsg works)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())

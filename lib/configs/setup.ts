@@ -10,7 +10,7 @@ import { CONFIGS, Config } from '../cases/matrix';
 import { ConfigRecord } from '../outcome';
 import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
 import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo';
-import { UMOUNT_TIMEOUT_MS, once, register, settled } from '../host/lifecycle';
+import { UMOUNT_TIMEOUT_MS, once, register, runOwned, settled } from '../host/lifecycle';
 import { runTool } from '../host/tool';
 import { checkScratchDevice } from './safety';
 import { DaxpinError } from '../errors';
@@ -143,7 +143,7 @@ class Undo {
       const step = this.steps.pop() as (typeof this.steps)[number];
       step.unregister();
       try {
-        await step.fn();
+        await runOwned(step.fn);
       } catch (err) {
         failures.push(`${step.name}: ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Case } from '../cases/matrix';
 import { CaseRecord, unmeasuredCase } from '../outcome';
 import { harnessFaults } from '../verdict';
-import { register } from '../host/lifecycle';
+import { register, runOwned } from '../host/lifecycle';
 import { HoldMode } from './hold';
 import { KernelLog, markKernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { removeStaleTraceInstances } from './pmd';
@@ -164,7 +164,7 @@ export class Orchestrator {
     const mount = fs.mkdtempSync(path.join(this.workDir, 'fuse-'));
     const w = new Worker(mount);
     // A fatal signal must not leave a worker (and its FUSE mount) behind.
-    w.unregister = register('daxpin worker', () => this.retire(w));
+    w.unregister = register('daxpin worker', () => this.retire(w), { early: true });
     // node starts in ~1.6 s under TCG; a minute means something is wrong.
     const first = await w.next(60_000);
     if (!first || first.type !== 'ready') {
@@ -176,9 +176,14 @@ export class Orchestrator {
   }
 
   /** Kills a worker, aborts its FUSE connection (which releases held pins) and checks it is gone. */
-  private async retire(w: Worker): Promise<void> {
+  private retire(w: Worker): Promise<void> {
     if (this.worker === w) this.worker = null;
     w.unregister();
+    // A signal arriving meanwhile lets this finish before the process exits.
+    return runOwned(() => this.kill(w));
+  }
+
+  private async kill(w: Worker): Promise<void> {
     if (!w.exited) w.child.kill('SIGKILL');
     await this.fuseCleanup(w.fuseMount);
     const gone = w.exited || (await w.next(3000)) !== null || w.exited;

@@ -219,8 +219,10 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
         const rec = configRecord(identity, source.config, prepared, { fsck, cleanupErrors });
         // Stopping (a fatal signal) tears the config down concurrently from the signal
         // handler: this teardown's fsck result would be about that race, not the fs.
-        if (!o.shouldStop()) write(rec);
-        summary.configs.push(rec);
+        if (!o.shouldStop()) {
+          write(rec);
+          summary.configs.push(rec);
+        }
       }
     }
   } finally {

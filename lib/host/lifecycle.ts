@@ -17,6 +17,8 @@ export type TeardownAction = () => void | Promise<void>;
 interface Entry {
   name: string;
   fn: TeardownAction;
+  /** Processes go first: a worker with files open would make every unmount busy. */
+  early: boolean;
 }
 
 export interface TeardownFailure {
@@ -76,9 +78,13 @@ function uninstallSignals(): void {
   for (const signal of Object.keys(SIGNAL_EXIT)) process.removeListener(signal as NodeJS.Signals, onSignal);
 }
 
-/** Register an undo action; the returned function removes it without running it. */
-export function register(name: string, fn: TeardownAction): () => void {
-  const entry: Entry = { name, fn };
+/**
+ * Register an undo action; the returned function removes it without running it.
+ * `early`: run before every ordinary action (a child process to kill, whose open
+ * files or held requests the other actions wait for).
+ */
+export function register(name: string, fn: TeardownAction, opts: { early?: boolean } = {}): () => void {
+  const entry: Entry = { name, fn, early: opts.early ?? false };
   entries.push(entry);
   installSignals();
   return () => {
@@ -86,6 +92,24 @@ export function register(name: string, fn: TeardownAction): () => void {
     if (i >= 0) entries.splice(i, 1);
     if (entries.length === 0) uninstallSignals();
   };
+}
+
+/** Undo actions their owner took out of the registry and is running now. */
+const inFlight = new Set<Promise<unknown>>();
+
+/**
+ * Runs an undo action its owner has just unregistered (a normal teardown). A signal
+ * arriving meanwhile waits for it before the process exits, so an unmount or a loop
+ * detach is never cut off half way.
+ */
+export async function runOwned<T>(fn: () => T | Promise<T>): Promise<T> {
+  const run = Promise.resolve().then(fn);
+  inFlight.add(run);
+  try {
+    return await run;
+  } finally {
+    inFlight.delete(run);
+  }
 }
 
 /** Names of the registered actions, oldest first. */
@@ -111,17 +135,20 @@ async function runOne(entry: Entry, timeoutMs: number | undefined): Promise<void
   }
 }
 
-/** Run every registered action, newest first; never throws, returns what failed. */
+/** Run every registered action, early ones first, each group newest first; never throws, returns what failed. */
 export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
   while (entries.length > 0) {
-    const entry = entries.pop() as Entry;
+    const early = entries.map((e) => e.early).lastIndexOf(true);
+    const entry = early >= 0 ? entries.splice(early, 1)[0] : (entries.pop() as Entry);
     try {
       await runOne(entry, timeoutMs);
     } catch (err) {
       failures.push({ name: entry.name, error: message(err) });
     }
   }
+  // What owners are undoing themselves finishes before a signal's exit.
+  if (inFlight.size > 0) await runOne({ name: 'owned', fn: () => Promise.allSettled([...inFlight]).then(() => undefined), early: false }, timeoutMs);
   uninstallSignals();
   return failures;
 }

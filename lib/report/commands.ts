@@ -94,9 +94,10 @@ export function reportCommand(opts: ReportOptions): CommandResult {
   return guarded((messages) => {
     const format = resolveFormat(opts.format, opts.out);
     if (opts.out !== undefined) checkOutNotInput(opts.out, [...opts.runs, ...(opts.expectations === undefined ? [] : [opts.expectations])]);
+    // The small input first: a bad expectations file is refused before a large run is read.
+    const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
     const runs = readRuns(opts.runs);
     messages.push(...runs.flatMap((r) => r.warnings));
-    const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
     const baseline = opts.baseline === undefined ? undefined : readRuns(opts.baseline);
     const text = renderReport(runs, format, { expectations, baseline });
     if (opts.out === undefined) return { output: text, exitCode: 0 };

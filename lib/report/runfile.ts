@@ -288,8 +288,9 @@ function typeOf(v: unknown): JsonType {
 function fits(v: unknown, want: JsonType | JsonType[]): boolean {
   const actual = typeOf(v);
   const wanted = Array.isArray(want) ? want : [want];
-  // An empty array is an array of anything.
-  return wanted.includes(actual) || (Array.isArray(v) && v.length === 0 && wanted.some((w) => w === 'strings' || w === 'objects' || w === 'array'));
+  // `array` is any array; an empty array is an array of anything.
+  if (Array.isArray(v) && (wanted.includes('array') || (v.length === 0 && wanted.some((w) => w === 'strings' || w === 'objects')))) return true;
+  return wanted.includes(actual);
 }
 
 function describe(want: JsonType | JsonType[]): string {

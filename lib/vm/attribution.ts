@@ -87,7 +87,8 @@ function action(f: BootFacts): BootAction {
   const consoleRef = `(console: ${f.console})`;
   const finished = f.exitCode !== null;
   if (f.setupError !== null) return { kind: 'stop', error: `the guest's init could not ${f.setupError} ${consoleRef}` };
-  if (finished && (f.exitCode === 0 || f.exitCode === 1)) {
+  // 0 ran, 1 an invariant failed, 3 some records are in doubt: in each the guest ran its plan.
+  if (finished && (f.exitCode === 0 || f.exitCode === 1 || f.exitCode === 3)) {
     if (f.cases === 0 && !f.configs) {
       // The guest "ran" without a single record: node could not load daxpin, or the like.
       const said = f.lastGuestMessage ? `: ${f.lastGuestMessage}` : '';

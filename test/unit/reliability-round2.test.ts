@@ -202,3 +202,8 @@ t.test('one package list: provision installs it, every tool daxpin runs has its 
   t.match(provision, /scripts\/packages|\/packages"/, 'provision reads the list');
   t.notMatch(provision, /qemu-system-x86|xfsprogs/, 'and names no package itself');
 });
+
+t.test('a field declared as any array takes arrays of objects and of strings', async (t) => {
+  const end = { record: 'end', schema: JSON.parse(RUN).schema, runId: RUN_A, finishedAt: 'x', notRun: [], interrupted: false };
+  t.equal(parseRunText(`${RUN}\n${JSON.stringify(end)}\n`, 'x.jsonl').end?.runId, RUN_A);
+});

@@ -40,6 +40,7 @@ t.test('how a boot ended, in a word: the exit status first, then what killed it'
 t.test('a guest that ran its plan is finished; a panic after it is only noted', async (t) => {
   t.same(attributeBoot(facts({ exitCode: 0 })).action, { kind: 'finished', note: null });
   t.same(attributeBoot(facts({ exitCode: 1 })).action, { kind: 'finished', note: null });
+  t.same(attributeBoot(facts({ exitCode: 3 })).action, { kind: 'finished', note: null }, 'exit 3: ran, some records in doubt');
   const late = attributeBoot(facts({ exitCode: 0, panicked: true })).action;
   t.match(late, { kind: 'finished', note: /kernel panicked after the guest command finished \(console: \/out\/boot-2.console.log\)/ });
 });
