@@ -32,6 +32,9 @@ Napi::Value KmsgOpen(const Napi::CallbackInfo&);
 Napi::Value KmsgRead(const Napi::CallbackInfo&);
 Napi::Value Tgkill(const Napi::CallbackInfo&);
 Napi::Value PagemapScanHuge(const Napi::CallbackInfo&);
+void InitNbd(Napi::Env, Napi::Object);
+Napi::Function InitAio(Napi::Env);
+void InitRdma(Napi::Env, Napi::Object);
 
 namespace {
 
@@ -80,6 +83,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kmsgRead", Napi::Function::New(env, KmsgRead));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   exports.Set("pagemapScanHuge", Napi::Function::New(env, PagemapScanHuge));
+  InitNbd(env, exports);
+  exports.Set("Aio", InitAio(env));
+  InitRdma(env, exports);
   exports.Set("INTERRUPT_SIGNAL", Napi::Number::New(env, InterruptSignal()));
   return exports;
 }

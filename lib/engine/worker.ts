@@ -35,7 +35,7 @@ function injectTestFault(c: Case): void {
 async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
-  const peer = new PeerClient(fuseMount);
+  const peer = new PeerClient({ kind: 'fuse', mountPoint: fuseMount });
   await peer.start();
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
