@@ -43,7 +43,8 @@ export interface RingHandle {
 /** A legacy AIO context (io_setup); one request at a time. */
 export interface AioHandle {
   startIo(op: 'read' | 'write', fd: number, mapping: MappingHandle, offset: number, length: number, fileOffset: number): BlockingCall;
-  close(): void;
+  /** io_destroy: waits for a request still in flight. */
+  close(): BlockingCall;
 }
 
 /** An RDMA device opened through libibverbs (dlopen'd at run time), with a protection domain. */
@@ -107,6 +108,9 @@ interface Addon {
   startNbdDoIt(deviceFd: number): BlockingCall;
   nbdDisconnect(deviceFd: number): void;
   Aio: new () => AioHandle;
+  /** FIFREEZE / FITHAW of the filesystem the fd is on. */
+  startFreeze(fd: number): BlockingCall;
+  startThaw(fd: number): BlockingCall;
   /** Absent when the addon was built without the verbs headers (libibverbs-dev). */
   RdmaDevice?: new (name: string) => RdmaDeviceHandle;
   INTERRUPT_SIGNAL: number;

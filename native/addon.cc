@@ -35,6 +35,7 @@ Napi::Value PagemapScanHuge(const Napi::CallbackInfo&);
 void InitNbd(Napi::Env, Napi::Object);
 Napi::Function InitAio(Napi::Env);
 void InitRdma(Napi::Env, Napi::Object);
+void InitFreeze(Napi::Env, Napi::Object);
 
 namespace {
 
@@ -86,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNbd(env, exports);
   exports.Set("Aio", InitAio(env));
   InitRdma(env, exports);
+  InitFreeze(env, exports);
   exports.Set("INTERRUPT_SIGNAL", Napi::Number::New(env, InterruptSignal()));
   return exports;
 }

@@ -24,15 +24,10 @@ class Aio : public Napi::ObjectWrap<Aio> {
     if (syscall(__NR_io_setup, 1, &ctx_) < 0) ThrowSystemError(info.Env(), errno, "io_setup");
   }
 
-  ~Aio() { Destroy(); }
+  // A context JS dropped without close(): its request has settled or never will.
+  ~Aio() {}
 
  private:
-  void Destroy() {
-    // io_destroy waits for a request still in flight: lib/ closes only settled contexts.
-    if (ctx_ != 0) syscall(__NR_io_destroy, ctx_);
-    ctx_ = 0;
-  }
-
   // startIo(op: 'read'|'write', fd, mapping, offset, length, fileOffset) -> { tid, promise }
   // io_submit and io_getevents both run on the call's thread: where the file does not
   // support async direct I/O, io_submit itself waits for the completion.
@@ -70,9 +65,12 @@ class Aio : public Napi::ObjectWrap<Aio> {
     });
   }
 
+  // close() -> { tid, promise }: io_destroy waits for a request still in flight
+  // (one whose peer never answered), so it runs on a thread of its own too.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Destroy();
-    return info.Env().Undefined();
+    aio_context_t ctx = ctx_;
+    ctx_ = 0;
+    return StartBlocking(info.Env(), "io_destroy", [ctx] { return ctx == 0 ? CallResult{} : FromSyscall(syscall(__NR_io_destroy, ctx)); });
   }
 
   aio_context_t ctx_ = 0;

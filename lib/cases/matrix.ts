@@ -12,13 +12,43 @@ export interface Mapping {
   mappedDuringOp: boolean;
 }
 
-export type PinKind = 'none' | 'fuse-read' | 'fuse-write' | 'uring-read' | 'uring-write' | 'uring-fixed' | 'vmsplice';
+export type PinKind =
+  | 'none'
+  | 'fuse-read'
+  | 'fuse-write'
+  | 'uring-read'
+  | 'uring-write'
+  | 'aio-read'
+  | 'aio-write'
+  | 'nbd-read'
+  | 'nbd-write'
+  | 'nbd-uring-read'
+  | 'nbd-uring-write'
+  | 'nbd-aio-read'
+  | 'nbd-aio-write'
+  | 'uring-fixed'
+  | 'vmsplice'
+  | 'rdma-mr'
+  | 'rdma-mr-odp';
+
+/**
+ * An O_DIRECT I/O that holds its pin until its peer answers: which peer serves it
+ * (a FUSE file with direct_io, or an NBD block device: the block layer's bios and
+ * completion path), how it is submitted, and whether it reads into or writes from the mapping.
+ */
+export interface PinIo {
+  peer: 'fuse' | 'nbd';
+  submit: 'syscall' | 'uring' | 'aio';
+  direction: 'read' | 'write';
+}
 
 export interface PinMethod {
   name: string;
   kind: PinKind;
   /** Whether the kernel writes into the pinned pages when the pin completes. */
   kernelWritesPages: boolean;
+  /** For O_DIRECT pins: the I/O that holds the pin. */
+  io?: PinIo;
   summary: string;
 }
 
@@ -33,7 +63,9 @@ export type OpKind =
   | 'dedupe'
   | 'copy-range'
   | 'unlink'
-  | 'dax-flag';
+  | 'dax-flag'
+  | 'freeze'
+  | 'umount';
 
 export interface LayoutOp {
   name: string;
@@ -42,6 +74,8 @@ export interface LayoutOp {
   truncateTo?: 'pin-start' | 'zero';
   /** For ops with a second file: whether the pinned file is the destination (its bytes replaced by the peer's) or the source (its blocks shared with the peer). */
   pinnedFileIs?: 'dest' | 'source';
+  /** For umount: unlink the pinned file before its last close. */
+  unlinkFirst?: boolean;
   summary: string;
 }
 
@@ -83,12 +117,22 @@ export const MAPPINGS: Mapping[] = [
 
 export const PIN_METHODS: PinMethod[] = [
   { name: 'none', kind: 'none', kernelWritesPages: false, summary: 'control: no pin, the op runs alone' },
-  { name: 'odirect-read', kind: 'fuse-read', kernelWritesPages: true, summary: 'read() of an O_DIRECT FUSE file into the mapping' },
-  { name: 'odirect-write', kind: 'fuse-write', kernelWritesPages: false, summary: 'write() to an O_DIRECT FUSE file from the mapping' },
-  { name: 'uring-read', kind: 'uring-read', kernelWritesPages: true, summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
-  { name: 'uring-write', kind: 'uring-write', kernelWritesPages: false, summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'odirect-read', kind: 'fuse-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'syscall', direction: 'read' }, summary: 'read() of an O_DIRECT FUSE file into the mapping' },
+  { name: 'odirect-write', kind: 'fuse-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'syscall', direction: 'write' }, summary: 'write() to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-read', kind: 'uring-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'uring', direction: 'read' }, summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'uring-write', kind: 'uring-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'uring', direction: 'write' }, summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'aio-read', kind: 'aio-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'aio', direction: 'read' }, summary: 'io_submit (legacy AIO) READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'aio-write', kind: 'aio-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'aio', direction: 'write' }, summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'nbd-odirect-read', kind: 'nbd-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'syscall', direction: 'read' }, summary: 'read() of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-odirect-write', kind: 'nbd-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'syscall', direction: 'write' }, summary: 'write() to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-uring-read', kind: 'nbd-uring-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'uring', direction: 'read' }, summary: 'io_uring READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-uring-write', kind: 'nbd-uring-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'uring', direction: 'write' }, summary: 'io_uring WRITE to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-aio-read', kind: 'nbd-aio-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'aio', direction: 'read' }, summary: 'io_submit (legacy AIO) READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-aio-write', kind: 'nbd-aio-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'aio', direction: 'write' }, summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT NBD block device from the mapping' },
   { name: 'uring-fixed', kind: 'uring-fixed', kernelWritesPages: false, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
   { name: 'vmsplice', kind: 'vmsplice', kernelWritesPages: false, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
+  { name: 'rdma-mr', kind: 'rdma-mr', kernelWritesPages: false, summary: 'ibv_reg_mr on the mapping, soft-RoCE (FOLL_LONGTERM until ibv_dereg_mr)' },
+  { name: 'rdma-mr-odp', kind: 'rdma-mr-odp', kernelWritesPages: false, summary: 'ibv_reg_mr with IBV_ACCESS_ON_DEMAND on the mapping, soft-RoCE (no pin: mmu notifier)' },
 ];
 
 export const LAYOUT_OPS: LayoutOp[] = [
@@ -105,6 +149,9 @@ export const LAYOUT_OPS: LayoutOp[] = [
   { name: 'copy-range', kind: 'copy-range', pinnedFileIs: 'dest', summary: 'copy_file_range another file over the pinned range' },
   { name: 'unlink', kind: 'unlink', summary: 'unlink the pinned file and close it (eviction once unmapped)' },
   { name: 'dax-flag', kind: 'dax-flag', summary: 'FS_IOC_FSSETXATTR flipping FS_XFLAG_DAX on the pinned file' },
+  { name: 'freeze', kind: 'freeze', summary: 'FIFREEZE the filesystem, then FITHAW' },
+  { name: 'umount', kind: 'umount', unlinkFirst: false, summary: 'close the pinned file and unmount the filesystem (eviction at unmount), then mount it again' },
+  { name: 'unlink-umount', kind: 'umount', unlinkFirst: true, summary: 'unlink and close the pinned file, unmount the filesystem, then mount it again' },
 ];
 
 export interface Case {

@@ -31,6 +31,14 @@ export interface TeardownResult {
   cleanupErrors: string[];
 }
 
+/** A mount daxpin made, as mount(2) took it: enough to mount it again after an umount op. */
+export interface OwnedMount {
+  source: string;
+  target: string;
+  fsType: string;
+  data: string;
+}
+
 export interface PreparedConfig {
   config: Config;
   mountPoint: string;
@@ -50,6 +58,8 @@ export interface PreparedConfig {
   pmdExtentHint: boolean;
   /** Bytes taken by the ballast file (0 when none). */
   ballastBytes: number;
+  /** How daxpin mounted the filesystem, for ops that unmount or freeze it; null when daxpin did not mount it (--dir). */
+  mount: OwnedMount | null;
   /**
    * Unmount, fsck, free the loop device, remove temp dirs; idempotent, never rejects.
    * What could not be undone (a busy mount detached lazily, a loop device that would
@@ -166,8 +176,13 @@ class Undo {
 
 const UMOUNT_BUSY_RETRIES = 20;
 
-/** Unmount; when busy, retry briefly, then detach lazily and say so (the fs may still be in use). */
+/**
+ * Unmount; when busy, retry briefly, then detach lazily and say so (the fs may still be in use).
+ * A freeze op whose worker died before its thaw leaves the filesystem frozen: thaw it first
+ * (EINVAL when it is not frozen).
+ */
 async function unmount(mountPoint: string): Promise<void> {
+  await thaw(mountPoint);
   for (let i = 0; ; i++) {
     try {
       await settled(native.startUmount(mountPoint, 0), `umount ${mountPoint}`, UMOUNT_TIMEOUT_MS);
@@ -180,6 +195,22 @@ async function unmount(mountPoint: string): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+async function thaw(mountPoint: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(mountPoint, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return;
+  }
+  try {
+    await settled(native.startThaw(fd), `thaw ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+  } catch {
+    // EINVAL: not frozen, the usual case.
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -380,6 +411,7 @@ async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedCo
     daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
     pmdExtentHint: fsType === 'xfs',
     ballastBytes,
+    mount: { source, target: mountPoint, fsType, data: mountOptions },
     mountStep,
   };
 }
@@ -559,6 +591,7 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
       daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
       pmdExtentHint: fsType === 'xfs',
       ballastBytes: 0,
+      mount: null,
       teardown,
     };
   } catch (err) {

@@ -11,7 +11,7 @@ import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { isDying, readAllTasks, TaskState } from './tasks';
-import { CaseObservation, TimelineOptions } from './protocol';
+import { CaseObservation, OwnedMount, TimelineOptions } from './protocol';
 
 export interface CaseTiming {
   holdMs: number;
@@ -184,7 +184,7 @@ export class Orchestrator {
     }
   }
 
-  async runCase(c: Case, testDir: string, pmdExtentHint: boolean): Promise<CaseRecord> {
+  async runCase(c: Case, testDir: string, pmdExtentHint: boolean, mount: OwnedMount | null = null): Promise<CaseRecord> {
     const startedAt = new Date();
     const t0 = performance.now();
     const seq = ++this.seq;
@@ -197,6 +197,7 @@ export class Orchestrator {
       signalWaitMs: this.timing.signalWaitMs,
       canaryBytes: this.timing.canaryBytes,
       pmdExtentHint,
+      mount,
     };
     let answer: WorkerAnswer;
     try {
@@ -254,6 +255,7 @@ export class Orchestrator {
     switch (a.kind) {
       case 'result': {
         const o = a.observation;
+        if (o.unsupported !== null) return { ...base, status: 'unsupported', reason: o.unsupported };
         return {
           ...base,
           daxVerified: o.daxVerified,

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import {
   Case,
   LayoutOp,
+  PinIo,
   PAGE,
   PIN_FIRST_PAGE,
   PIN_PAGES,
@@ -29,15 +30,19 @@ import {
   FALLOC_FL_ZERO_RANGE,
   FS_XFLAG_DAX,
   FS_XFLAG_EXTSIZE,
+  AioHandle,
   MappingHandle,
+  RdmaDeviceHandle,
   RingHandle,
   isDax,
   isSystemError,
   native,
 } from '../native';
 import { PeerClient } from './peer';
+import { PinPeers } from './peers';
+import { odpOffered } from './rdma';
 import { PmdProbe } from './pmd';
-import { readTaskState } from './tasks';
+import { holdersUnder, readTaskState } from './tasks';
 import { within } from './time';
 
 
@@ -77,9 +82,14 @@ function track(call: BlockingCall): { call: BlockingCall; settled: Promise<Settl
 }
 
 /** The op as a sequence of blocking steps (unlink is unlink + last close). */
-function opSteps(op: LayoutOp, f: CaseFiles): Array<() => BlockingCall> {
+function opSteps(op: LayoutOp, f: CaseFiles, opt: TimelineOptions): Array<() => BlockingCall> {
   const pinOff = PIN_FIRST_PAGE * PAGE;
   const pinLen = PIN_PAGES * PAGE;
+  const lastClose = () => {
+    const fd = f.fd;
+    f.fd = -1;
+    return native.startClose(fd);
+  };
   switch (op.kind) {
     case 'truncate':
       return [() => native.startFtruncate(f.fd, op.truncateTo === 'zero' ? 0 : pinOff)];
@@ -102,14 +112,19 @@ function opSteps(op: LayoutOp, f: CaseFiles): Array<() => BlockingCall> {
     case 'copy-range':
       return [() => native.startCopyFileRange(f.peerFd!, pinOff, f.fd, pinOff, pinLen)];
     case 'unlink':
+      return [() => native.startUnlink(f.path), lastClose];
+    case 'freeze':
+      // The thaw is part of the op: canaries and views come after it, never into a frozen fs.
       return [
-        () => native.startUnlink(f.path),
         () => {
-          const fd = f.fd;
-          f.fd = -1;
-          return native.startClose(fd);
+          f.freezeFd = fs.openSync(path.dirname(f.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+          return native.startFreeze(f.freezeFd);
         },
+        () => native.startThaw(f.freezeFd!),
       ];
+    case 'umount':
+      // Only the pin (and, when still mapped, the mapping: EBUSY) keeps the inode alive.
+      return [...(op.unlinkFirst ? [() => native.startUnlink(f.path)] : []), lastClose, () => native.startUmount(opt.mount!.target, 0)];
     case 'dax-flag':
       return [
         () => {
@@ -129,6 +144,8 @@ interface CaseFiles {
   /** What the peer file holds when created (its own bytes, or a copy of the test file's). */
   peerTag: Tag | null;
   canaries: Array<{ path: string; tag: Tag; length: number; pattern: Buffer | null }>;
+  /** The directory fd a freeze op froze the filesystem through (thawed again at clean-up). */
+  freezeFd?: number;
 }
 
 /** Which files an op needs beside the pinned one, and what they hold. */
@@ -149,7 +166,7 @@ function peerFor(op: LayoutOp, fileTag: Tag): { needed: boolean; tag: Tag | null
 }
 
 /** Runs one case. `seq` makes file names unique within the worker's life. */
-export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClient, pmdProbe: PmdProbe, seq: number): Promise<CaseObservation> {
+export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers, pmdProbe: PmdProbe, seq: number): Promise<CaseObservation> {
   const obs: CaseObservation = {
     daxVerified: false,
     pmd: null,
@@ -162,7 +179,10 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     canary: { files: 0, bytes: 0 },
     retire: false,
     notes: [],
+    unsupported: null,
   };
+  obs.unsupported = await peers.notApplicable(c, opt);
+  if (obs.unsupported !== null) return obs;
   const pageCount = c.mapping.pageSize === 'pmd' ? PMD_FILE_PAGES : PTE_FILE_PAGES;
   const fileLen = pageCount * PAGE;
   const pinOff = PIN_FIRST_PAGE * PAGE;
@@ -173,6 +193,8 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
   const files: CaseFiles = { path: `${base}.data`, fd: -1, peerPath: null, peerFd: null, fileTag, peerTag: null, canaries: [] };
   let mapping: MappingHandle | null = null;
   let ring: RingHandle | null = null;
+  let aio: AioHandle | null = null;
+  let rdma: RdmaDeviceHandle | null = null;
   let pipeFds: [number, number] | null = null;
   let pinFd: number | null = null;
   let opStuck = false;
@@ -220,9 +242,12 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     const legit: ViewExpectation = { original: [fileTag], written: [writtenTag, ...opWrites] };
 
     // --- pin
-    const pin = await startPin(c, mapping, pinOff, pinLen, peer, writtenTag, legit, opt);
+    const pin = await startPin(c, mapping, pinOff, pinLen, peers, writtenTag, legit, opt);
     obs.pin = pin.result;
+    obs.notes.push(...pin.notes);
     ring = pin.ring;
+    aio = pin.aio;
+    rdma = pin.rdma;
     pipeFds = pin.pipe;
     pinFd = pin.fd;
     const writtenBeforeOp: Tag[] = [];
@@ -236,7 +261,7 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     if (!c.mapping.mappedDuringOp) mapping.unmap();
 
     // --- the op, concurrently with the held pin
-    const steps = opSteps(c.layoutOp, files);
+    const steps = opSteps(c.layoutOp, files, opt);
     const opStart = performance.now();
     obs.op.started = true;
     let currentTid = 0;
@@ -248,6 +273,9 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
         last = await t.settled;
         if (!last.result.ok) break;
       }
+      // Mounted again at once: canaries, views and the next case need the filesystem.
+      if (c.layoutOp.kind === 'umount' && last.result.ok) remount(opt, obs);
+      if (c.layoutOp.kind === 'umount' && last.result.errno === 'EBUSY') obs.notes.push(`umount EBUSY; held by: ${holdersUnder(opt.mount!.target).join('; ') || 'no process'}`);
       return last;
     })();
     let opDone: Settled | null = null;
@@ -299,6 +327,15 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
       obs.views.buffer = r.sigbus ? 'n/a' : classifyView(r.data, legit);
     }
     if (files.fd >= 0) obs.views.file = classifyView(preadAll(files.fd, pinOff, pinLen), legit);
+    else if (c.layoutOp.kind === 'umount' && fs.existsSync(files.path)) {
+      // The still-linked file after its eviction at unmount, read from the remounted filesystem.
+      const fd = fs.openSync(files.path, fs.constants.O_RDONLY);
+      try {
+        obs.views.file = classifyView(preadAll(fd, pinOff, pinLen), legit);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
     if (files.peerFd !== null) {
       // The clone of the pinned file holds what the file held when it was cloned:
       // bytes written before the op, and the pin's bytes too if the op waited for the
@@ -312,7 +349,7 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peer: PeerClien
     if (files.canaries.length > 0) obs.views.canary = classifyCanaries(files);
     return obs;
   } finally {
-    if (!opStuck) await cleanup(files, mapping, ring, pipeFds, pinFd);
+    if (!opStuck) await cleanup(files, mapping, ring, aio, rdma, pipeFds, pinFd, obs);
   }
 }
 
@@ -324,12 +361,16 @@ interface StartedPin {
   held: boolean;
   io: ReturnType<typeof track> | null;
   ring: RingHandle | null;
+  aio: AioHandle | null;
+  rdma: RdmaDeviceHandle | null;
   pipe: [number, number] | null;
   fd: number | null;
   drained?: ViewClass;
   /** The pipe references the file's pages, so it may hold what the file may hold. */
   legit: ViewExpectation;
-  peer: PeerClient;
+  /** The I/O peer holding an O_DIRECT pin. */
+  peer: PeerClient | null;
+  notes: string[];
 }
 
 async function startPin(
@@ -337,14 +378,15 @@ async function startPin(
   m: MappingHandle,
   off: number,
   len: number,
-  peer: PeerClient,
+  peers: PinPeers,
   writtenTag: Tag,
   legit: ViewExpectation,
   opt: TimelineOptions,
 ): Promise<StartedPin> {
-  const pin: StartedPin = { result: OK, held: false, io: null, ring: null, pipe: null, fd: null, legit, peer };
+  const pin: StartedPin = { result: OK, held: false, io: null, ring: null, aio: null, rdma: null, pipe: null, fd: null, legit, peer: null, notes: [] };
   const kind = c.pinMethod.kind;
   try {
+    if (c.pinMethod.io) return await startIoPin(pin, c.pinMethod.io, m, off, len, peers, writtenTag, opt);
     switch (kind) {
       case 'none':
         return pin;
@@ -358,34 +400,19 @@ async function startPin(
         native.vmsplice(pin.pipe[1], m, off, len);
         pin.held = true;
         return pin;
-      case 'fuse-read':
-      case 'fuse-write':
-      case 'uring-read':
-      case 'uring-write': {
-        const reading = kind === 'fuse-read' || kind === 'uring-read';
-        // Opened from the thread pool: this thread serves the FUSE requests the open
-        // makes. A plain fd, not a FileHandle: Node closes those on GC from this thread.
-        pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
-        await peer.arm(writtenTag);
-        if (kind === 'fuse-read' || kind === 'fuse-write') {
-          pin.io = track(reading ? native.startRead(pin.fd, m, off, len) : native.startWrite(pin.fd, m, off, len));
-        } else {
-          pin.ring = new native.Ring();
-          pin.io = track(pin.ring.startIo(reading ? 'read' : 'write', pin.fd, m, off, len, PIN_FIRST_PAGE * PAGE));
-        }
-        // The kernel pins the pages before it sends the request: a held request is a held pin.
-        const first = await Promise.race([peer.waitForRequest(Math.max(2000, opt.holdMs)), pin.io.settled]);
-        if (typeof first === 'object') {
-          // The I/O finished (or failed) without ever reaching the peer: no pin was held.
-          pin.result = first.result.ok ? { ok: false, errno: null } : first.result;
-          pin.io = null;
-        } else if (!first) {
-          pin.result = { ok: false, errno: null };
-        } else {
-          pin.held = true;
-        }
+      case 'rdma-mr':
+      case 'rdma-mr-odp': {
+        const rdma = peers.rdma();
+        if (!rdma.ok) throw new Error(rdma.reason);
+        pin.rdma = new native.RdmaDevice!(rdma.device);
+        const caps = pin.rdma.odpCaps();
+        if (kind === 'rdma-mr-odp') pin.notes.push(`device ${rdma.device} ODP caps ${caps ? `general 0x${caps.general.toString(16)} rc 0x${caps.rc.toString(16)}` : 'unknown'}: ${odpOffered(caps) ? 'offered' : 'not offered'}`);
+        pin.rdma.regMr(m, off, len, kind === 'rdma-mr-odp');
+        pin.held = true;
         return pin;
       }
+      default:
+        throw new Error(`pin method ${c.pinMethod.name} has no start`);
     }
   } catch (e) {
     pin.result = failure(e);
@@ -393,10 +420,63 @@ async function startPin(
   }
 }
 
+/** An O_DIRECT read/write of the peer's file or device, held until the peer answers. */
+async function startIoPin(
+  pin: StartedPin,
+  io: PinIo,
+  m: MappingHandle,
+  off: number,
+  len: number,
+  peers: PinPeers,
+  writtenTag: Tag,
+  opt: TimelineOptions,
+): Promise<StartedPin> {
+  const peer = await peers.ioPeer(io.peer, opt);
+  pin.peer = peer;
+  const reading = io.direction === 'read';
+  // Opened from the thread pool: the FUSE peer's requests for the open must not wait
+  // on this thread. A plain fd, not a FileHandle: Node closes those on GC from this thread.
+  pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
+  await peer.arm(writtenTag);
+  const fileOffset = PIN_FIRST_PAGE * PAGE;
+  switch (io.submit) {
+    case 'syscall':
+      pin.io = track(reading ? native.startRead(pin.fd, m, off, len) : native.startWrite(pin.fd, m, off, len));
+      break;
+    case 'uring':
+      pin.ring = new native.Ring();
+      pin.io = track(pin.ring.startIo(io.direction, pin.fd, m, off, len, fileOffset));
+      break;
+    case 'aio':
+      pin.aio = new native.Aio();
+      pin.io = track(pin.aio.startIo(io.direction, pin.fd, m, off, len, fileOffset));
+      break;
+  }
+  // The kernel pins the pages before it sends the request: a held request is a held pin.
+  const first = await Promise.race([peer.waitForRequest(Math.max(2000, opt.holdMs)), pin.io!.settled]);
+  if (typeof first === 'object') {
+    // The I/O finished (or failed) without ever reaching the peer: no pin was held.
+    pin.result = first.result.ok ? { ok: false, errno: null } : first.result;
+    pin.io = null;
+  } else if (!first) {
+    pin.result = { ok: false, errno: null };
+  } else {
+    pin.held = true;
+  }
+  return pin;
+}
+
 async function releasePin(c: Case, pin: StartedPin, opt: TimelineOptions): Promise<SyscallResult & { ms: number | null }> {
   if (!pin.held) return { ok: true, errno: null, ms: null };
   const t0 = performance.now();
   try {
+    if (pin.peer) {
+      // Answer the held request(s); the kernel completes the I/O and drops the pin.
+      await pin.peer.releaseAll();
+      const settled = await within(pin.io!.settled, Math.max(opt.settleMs, 1000));
+      if (!settled) return { ok: false, errno: null, ms: null };
+      return { ...settled.result, ms: round(settled.at - t0) };
+    }
     switch (c.pinMethod.kind) {
       case 'uring-fixed':
         pin.ring!.unregisterBuffers();
@@ -404,18 +484,26 @@ async function releasePin(c: Case, pin: StartedPin, opt: TimelineOptions): Promi
       case 'vmsplice':
         pin.drained = classifyView(drainPipe(pin.pipe![0]), pin.legit);
         break;
-      default: {
-        // Answer the held request(s); the kernel completes the I/O and drops the pin.
-        await pin.peer.releaseAll();
-        const settled = await within(pin.io!.settled, Math.max(opt.settleMs, 1000));
-        if (!settled) return { ok: false, errno: null, ms: null };
-        return { ...settled.result, ms: round(settled.at - t0) };
-      }
+      case 'rdma-mr':
+      case 'rdma-mr-odp':
+        pin.rdma!.deregMr();
+        break;
     }
   } catch (e) {
     return { ...failure(e), ms: round(performance.now() - t0) };
   }
   return { ok: true, errno: null, ms: round(performance.now() - t0) };
+}
+
+/** Mounts the filesystem again after an umount op, as daxpin first mounted it. */
+function remount(opt: TimelineOptions, obs: CaseObservation): void {
+  const m = opt.mount!;
+  try {
+    native.mount(m.source, m.target, m.fsType, 0, m.data);
+    fs.mkdirSync(opt.dir, { recursive: true });
+  } catch (e) {
+    obs.notes.push(`mount again after umount: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function drainPipe(fd: number): Buffer {
@@ -500,9 +588,29 @@ function classifyCanaries(files: CaseFiles): ViewClass {
   return classes.size === 1 ? [...classes][0] : 'mixed';
 }
 
-async function cleanup(files: CaseFiles, mapping: MappingHandle | null, ring: RingHandle | null, pipe: [number, number] | null, pinFd: number | null): Promise<void> {
+async function cleanup(
+  files: CaseFiles,
+  mapping: MappingHandle | null,
+  ring: RingHandle | null,
+  aio: AioHandle | null,
+  rdma: RdmaDeviceHandle | null,
+  pipe: [number, number] | null,
+  pinFd: number | null,
+  obs: CaseObservation,
+): Promise<void> {
   if (mapping?.mapped) mapping.unmap();
   ring?.close();
+  rdma?.close();
+  if (aio && (await within(aio.close().promise.then(() => true, () => true), 5000)) === null) {
+    // io_destroy waits for a request its peer never answered: this worker cannot go on.
+    obs.retire = true;
+    obs.notes.push('io_destroy did not return: an AIO request is still in flight');
+  }
+  if (files.freezeFd !== undefined) {
+    // A freeze whose thaw did not run (or failed) must not outlive the case.
+    await within(native.startThaw(files.freezeFd).promise.catch(() => undefined), 5000);
+    fs.closeSync(files.freezeFd);
+  }
   if (pipe) {
     fs.closeSync(pipe[0]);
     fs.closeSync(pipe[1]);

@@ -1,10 +1,11 @@
-// A worker process: serves the FUSE I/O peer and runs case timelines one at a
+// A worker process: starts the I/O peers and runs case timelines one at a
 // time for the orchestrator. It lives across cases (starting node is slow under
 // qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
 import fs from 'node:fs';
 import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
 import { native } from '../native';
 import { PeerClient } from './peer';
+import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { runTimeline } from './timeline';
@@ -35,15 +36,17 @@ function injectTestFault(c: Case): void {
 async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
-  const peer = new PeerClient({ kind: 'fuse', mountPoint: fuseMount });
-  await peer.start();
+  const fuse = new PeerClient({ kind: 'fuse', mountPoint: fuseMount });
+  await fuse.start();
+  // DAXPIN_RESULTS is set in daxpin's own guests only (the results share).
+  const peers = new PinPeers(fuse, process.env.DAXPIN_RESULTS !== undefined);
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
 
   process.on('message', (m: ToWorker) => {
     queue = queue.then(async () => {
       if (m.type === 'exit') {
-        await peer.stop();
+        await peers.stop();
         process.exit(0);
       }
       const config = findConfig(m.config);
@@ -54,7 +57,7 @@ async function main(): Promise<void> {
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
         injectTestFault(c);
-        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq);
+        const observation = await runTimeline(c, m.options, peers, pmdProbe, m.seq);
         send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
         send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   });
   // The orchestrator going away must not leave a FUSE server behind.
   process.on('disconnect', () => {
-    peer.stop().finally(() => process.exit(0));
+    peers.stop().finally(() => process.exit(0));
   });
   send({ type: 'ready' });
 }

@@ -48,7 +48,7 @@ export function readRun(path: string): ParsedRun {
 }
 
 const RECORD_KINDS = ['run', 'case', 'config', 'end'];
-const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned'];
+const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned', 'unsupported'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
   if (text.trim() === '') throw new ReportInputError(`${source} is empty; not a daxpin run file`);

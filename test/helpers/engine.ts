@@ -46,7 +46,7 @@ export async function scratch(configName: string): Promise<Scratch> {
       const o = orchestrators.get(key) ?? new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor);
       orchestrators.set(key, o);
       const out = new Map<string, CaseRecord>();
-      for (const id of ids) out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint));
+      for (const id of ids) out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint, prepared.mount));
       return out;
     },
     async close() {

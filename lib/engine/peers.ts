@@ -1,0 +1,69 @@
+// What a worker's pins need beside the mapping: the FUSE and NBD peers that hold
+// O_DIRECT I/O, the soft-RoCE device for RDMA registrations. The FUSE peer starts
+// with the worker; the others on the first case that needs them. A case whose pin or
+// op cannot exist here (no nbd module, no RDMA device, a filesystem daxpin did not
+// mount) is not applicable, with the reason: that is no kernel outcome.
+import { Case } from '../cases/matrix';
+import { PeerClient } from './peer';
+import { TimelineOptions } from './protocol';
+import { nbdSupport, nbdTimeoutSeconds } from './nbd';
+import { RdmaSupport, rdmaSupport } from './rdma';
+
+export class PinPeers {
+  private nbd: PeerClient | null = null;
+  private nbdUnsupported: string | null = null;
+  private rdmaProbe: RdmaSupport | null = null;
+
+  /** `inGuest`: daxpin runs in a guest it booted (it may add an RDMA device there). */
+  constructor(
+    readonly fuse: PeerClient,
+    private readonly inGuest: boolean,
+  ) {}
+
+  /** Why this case cannot run here, or null. Starts what the case needs. */
+  async notApplicable(c: Case, opt: TimelineOptions): Promise<string | null> {
+    if (c.pinMethod.io?.peer === 'nbd') {
+      const peer = await this.nbdPeer(opt);
+      if (typeof peer === 'string') return peer;
+    }
+    if (c.pinMethod.kind === 'rdma-mr' || c.pinMethod.kind === 'rdma-mr-odp') {
+      const rdma = this.rdma();
+      if (!rdma.ok) return rdma.reason;
+    }
+    if ((c.layoutOp.kind === 'freeze' || c.layoutOp.kind === 'umount') && opt.mount === null) {
+      return `${c.layoutOp.name} needs a filesystem daxpin mounted itself (--dir: not daxpin's to ${c.layoutOp.kind})`;
+    }
+    return null;
+  }
+
+  /** The peer serving a case's O_DIRECT I/O (after notApplicable said yes). */
+  async ioPeer(which: 'fuse' | 'nbd', opt: TimelineOptions): Promise<PeerClient> {
+    if (which === 'fuse') return this.fuse;
+    const peer = await this.nbdPeer(opt);
+    if (typeof peer === 'string') throw new Error(peer);
+    return peer;
+  }
+
+  rdma(): RdmaSupport {
+    this.rdmaProbe ??= rdmaSupport(this.inGuest);
+    return this.rdmaProbe;
+  }
+
+  /** A running NBD peer; a dead one (its connection timed out or failed) is replaced. */
+  private async nbdPeer(opt: TimelineOptions): Promise<PeerClient | string> {
+    if (this.nbdUnsupported !== null) return this.nbdUnsupported;
+    if (this.nbd?.alive) return this.nbd;
+    const support = nbdSupport();
+    if (!support.ok) {
+      this.nbdUnsupported = support.reason;
+      return support.reason;
+    }
+    this.nbd = new PeerClient({ kind: 'nbd', timeoutSeconds: nbdTimeoutSeconds(opt.holdMs, opt.settleMs) });
+    await this.nbd.start();
+    return this.nbd;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.fuse.stop(), this.nbd?.stop()]);
+  }
+}
