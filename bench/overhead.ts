@@ -10,6 +10,7 @@ import { abortFuseConnectionsFor } from '../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../lib/configs/setup';
 import { JsonlWriter } from '../lib/engine/jsonl';
 import { CaseTiming, Orchestrator } from '../lib/engine/orchestrator';
+import { KernelLog } from '../lib/engine/kmsg';
 import { newRunId } from '../lib/engine/run';
 import { BaselineServer } from './baseline-server';
 import { BenchResult, CLI, buildBaseline, median, requireRoot, round, sum, timeCommand } from './common';
@@ -84,8 +85,8 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
   const tPrep = performance.now();
   const prepared: PreparedConfig = await prepareScratch(config, { workDir });
   const prepMs = performance.now() - tPrep;
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: 2000, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
-  const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor);
+  const timing: CaseTiming = { holdMs: o.holdMs, holdMode: 'evidence', dwellMs: 25, settleMs: 2000, signalWaitMs: 1000, caseBudgetMs: 60_000, canaryBytes: o.canaryKb * 1024 };
+  const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor, new KernelLog('run-start'));
   // Both write their results next to each other, in the work directory (not the filesystem under test).
   const baseline = new BaselineServer(binary, prepared.testDir, o.holdMs, o.canaryKb * 1024, path.join(workDir, `baseline-${configName}.results`));
   const out = new JsonlWriter(path.join(workDir, `overhead-${configName}.jsonl`));

@@ -10,11 +10,12 @@ import { planKey } from './outcome';
 import { ConfigSource, RunSummary, newRunId, plan, runMatrix, Progress } from './engine/run';
 import { JsonlWriter } from './engine/jsonl';
 import { CaseTiming } from './engine/orchestrator';
+import { HoldMode } from './engine/hold';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
 import { register } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
-import { invariantViolations, configViolations, outcomeClass } from './verdict';
+import { inDoubt, invariantViolations, configViolations, kernelLogRecordViolations, outcomeClass } from './verdict';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
 
@@ -57,7 +58,10 @@ interface RunCliOptions {
   cases?: string[];
   matrix: MatrixName;
   holdMs: number;
+  holdMode: HoldMode;
+  dwellMs: number;
   settleMs: number;
+  kernelLogFrom: 'boot' | 'run-start';
   out?: string;
   runId?: string;
   skipFile?: string;
@@ -126,7 +130,15 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timing: CaseTiming = { holdMs: o.holdMs, settleMs: o.settleMs, signalWaitMs: 1000, caseBudgetMs: o.caseBudgetMs, canaryBytes: o.canaryKb * 1024 };
+  const timing: CaseTiming = {
+    holdMs: o.holdMs,
+    holdMode: o.holdMode,
+    dwellMs: o.dwellMs,
+    settleMs: o.settleMs,
+    signalWaitMs: 1000,
+    caseBudgetMs: o.caseBudgetMs,
+    canaryBytes: o.canaryKb * 1024,
+  };
   const tty = process.stderr.isTTY;
   const summary = await runMatrix({
     sources,
@@ -140,6 +152,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     runId,
     skip,
     writeRunRecord: o.runRecord,
+    kernelLogFrom: o.kernelLogFrom,
     shouldStop: () => stop,
     onCaseStart: (key) => {
       writeInflight(o.inflight, key);
@@ -151,9 +164,14 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   });
   out.close();
   printSummary(summary, outPath);
-  const violations = summary.cases.filter((c) => invariantViolations(c).length > 0).length + summary.configs.filter((c) => configViolations(c).length > 0).length;
+  const violations =
+    summary.cases.filter((c) => invariantViolations(c).length > 0).length +
+    summary.configs.filter((c) => configViolations(c).length > 0).length +
+    summary.kernelLogs.filter((k) => kernelLogRecordViolations(k).length > 0).length;
   if (summary.interrupted) return 130;
-  return violations > 0 ? 1 : 0;
+  if (violations > 0) return 1;
+  // Records daxpin itself doubts: exit 3.
+  return summary.cases.some(inDoubt) ? 3 : 0;
 }
 
 /** The VM runner's in-flight marker: what is running now, on the results share. */
@@ -210,6 +228,13 @@ function printSummary(s: RunSummary, outPath: string): void {
     if (c.error) lines.push(`  config ${c.config} not set up: ${c.error}`);
     else if (c.fsck && !c.fsck.ok) lines.push(`  config ${c.config}: ${c.fsck.tool} found errors`);
   }
+  for (const k of s.kernelLogs) {
+    const v = kernelLogRecordViolations(k);
+    if (v.length) lines.push(`  VIOLATION kernel log ${k.phase}${k.config ? ` ${k.config}` : ''}${k.after ? ` after ${k.after}` : ''}: ${v.map((x) => x.detail).join('; ')}`);
+  }
+  const doubted = s.cases.filter((c) => c.harnessFaults?.length);
+  for (const c of doubted.slice(0, 10)) lines.push(`  HARNESS FAULT ${c.config}/${c.caseId}: ${c.harnessFaults!.join('; ')}`);
+  if (doubted.length > 10) lines.push(`  … and ${doubted.length - 10} more cases with harness faults`);
   if (s.notRun.length) lines.push(`  not run: ${s.notRun.length} cases`);
   process.stderr.write(`${lines.join('\n')}\n`);
 }
@@ -260,7 +285,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>', 'how long each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
+    .addOption(new Option('--hold-ms <n>', 'the longest each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
+    .addOption(
+      new Option('--hold-mode <mode>', "'evidence': release once the op is seen asleep in its syscall for --dwell-ms (or returned); 'fixed': hold --hold-ms")
+        .choices(['evidence', 'fixed'])
+        .default('evidence'),
+    )
+    .addOption(new Option('--dwell-ms <n>', 'how long the op must be seen asleep in its syscall before the pin is released').argParser(intOption('--dwell-ms', 1, 60_000)).default(25))
+    .addOption(new Option('--kernel-log-from <where>', 'where the kernel log starts: run-start, or boot (a guest booted for this run)').choices(['boot', 'run-start']).default('run-start').hideHelp())
     .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
     .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
     .option('--out <file>', 'JSONL output (appended)')

@@ -17,7 +17,21 @@ export function isSystemError(e: unknown): e is SystemError {
 export interface BlockingCall {
   /** Kernel thread id of the thread making the call (for /proc/<pid>/task/<tid>). */
   tid: number;
-  promise: Promise<{ ret: number; aux: number }>;
+  promise: Promise<CallReturn>;
+}
+
+/** A blocking call's result, with its boundaries on CLOCK_MONOTONIC (process.hrtime's clock), in ns. */
+export interface CallReturn {
+  ret: number;
+  aux: number;
+  enteredNs: number;
+  exitedNs: number;
+}
+
+/** The boundaries of the call a pool thread runs now (or ran last); 0 where not reached yet. */
+export interface CallPhase {
+  enteredNs: number;
+  exitedNs: number;
 }
 
 export type Sharing = 'shared' | 'private' | 'sync';
@@ -77,8 +91,10 @@ export interface Extent {
 interface Addon {
   Mapping: new (fd: number, length: number, offset: number, sharing: Sharing, align: number) => MappingHandle;
   Ring: new () => RingHandle;
-  startRead(fd: number, mapping: MappingHandle, offset: number, length: number): BlockingCall;
-  startWrite(fd: number, mapping: MappingHandle, offset: number, length: number): BlockingCall;
+  /** pread() at fileOffset into the mapping's [offset, offset+length). */
+  startRead(fd: number, mapping: MappingHandle, offset: number, length: number, fileOffset: number): BlockingCall;
+  /** pwrite() at fileOffset from the mapping's [offset, offset+length). */
+  startWrite(fd: number, mapping: MappingHandle, offset: number, length: number, fileOffset: number): BlockingCall;
   pipe(capacity: number): [number, number];
   vmsplice(pipeWriteFd: number, mapping: MappingHandle, offset: number, length: number): number;
   startFtruncate(fd: number, length: number): BlockingCall;
@@ -94,11 +110,13 @@ interface Addon {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   startUmount(target: string, flags: number): BlockingCall;
   statx(path: string): Statx;
-  fiemap(fd: number, offset: number, length: number): Extent[];
+  /** FS_IOC_FIEMAP; sync: FIEMAP_FLAG_SYNC (writeback first). */
+  fiemap(fd: number, offset: number, length: number, sync: boolean): Extent[];
   fsGetXattr(fd: number): { xflags: number; extsize: number };
   kmsgOpen(fromEnd: boolean): number;
   kmsgRead(fd: number): string[];
   tgkill(tid: number, signal: number): void;
+  callPhase(tid: number): CallPhase;
   /** Bytes of the range the page tables map huge (PAGEMAP_SCAN, PAGE_IS_HUGE); ENOTTY before Linux 6.7. */
   pagemapScanHuge(address: bigint, length: number): number;
   socketpair(): [number, number];
@@ -135,6 +153,11 @@ export const MS_NODEV = 4;
 /** ibv_odp_general_caps / ibv_odp_transport_cap_bits (infiniband/verbs.h). */
 export const IBV_ODP_SUPPORT = 1 << 0;
 export const IBV_ODP_SUPPORT_WRITE = 1 << 2;
+
+/** Now on CLOCK_MONOTONIC in ms: the clock of the addon's call boundaries. */
+export function monoMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
 export function isDax(st: Statx): boolean {
   return (st.attributes & STATX_ATTR_DAX) !== 0;

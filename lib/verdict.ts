@@ -3,7 +3,9 @@
 // violations (what must never happen, on any kernel). Both are pure functions of
 // what the worker measured; nothing here looks at a table of expectations.
 
-import type { CaseRecord, ConfigRecord, KernelLogLine, Views } from './outcome';
+import { findPinMethod } from './cases/matrix';
+import type { CaseRecord, ConfigRecord, KernelLogLine, KernelLogRecord, Views } from './outcome';
+import { splatOf } from './splats';
 
 /**
  * The outcome class of a case, e.g. `waited`, `pin-refused:EOPNOTSUPP`,
@@ -83,7 +85,8 @@ export function classHead(cls: string): string {
 
 export type ViolationKind =
   | 'foreign-data' // another file's bytes seen through the pin, the file, a peer or a canary
-  | 'kernel-log' // a WARN/BUG/Oops/lockdep/hung-task/KASAN/GPF/RCU-stall line during the case
+  | 'kernel-log' // a splat (lib/splats.ts: WARN/BUG/Oops/lockdep/hung task/KASAN/GPF/RCU stall, fs error or shutdown ...) in the case's log
+  | 'taint' // the kernel's taint flags changed during the case (a WARN_ON_ONCE that fired earlier in the boot still taints)
   | 'hung-after-release' // the op was still stuck after the pin had been released
   | 'longterm-pin-on-fsdax' // a FOLL_LONGTERM pin was granted on a verified fsdax file
   | 'crashed' // the kernel panicked or wedged during the case
@@ -104,30 +107,56 @@ export function violationKey(v: Violation): string {
   return v.subject === '' ? v.kind : `${v.kind}:${v.subject}`;
 }
 
-/**
- * Pin methods that take FOLL_LONGTERM pins, by the names recorded in the JSONL.
- * fsdax pages must never be pinned long-term: the filesystem could not reclaim
- * or move the blocks while the pin lives.
- */
-const LONGTERM_PIN_METHODS = ['uring-fixed'];
+/** A FOLL_LONGTERM pin (the pin table's column): fsdax pages must never be pinned long-term. */
+function isLongterm(pinMethod: string): boolean {
+  return findPinMethod(pinMethod)?.longterm ?? false;
+}
 
-// Kernel log lines that mean the kernel itself found something wrong. Matched on
-// the normalised signature; case matters for the all-caps report prefixes.
-const SEVERE_KERNEL_LINE: RegExp[] = [
-  /\bWARNING\b/,
-  /\bBUG\b/,
-  /\bOops\b/,
-  /lockdep|possible (circular|recursive) locking|inconsistent lock state/i,
-  /blocked for more than/,
-  /\bKASAN\b/,
-  /\bUBSAN\b/,
-  /general protection/i,
-  /\brcu\b.*\bstall/i,
-  /soft lockup|hard LOCKUP/i,
-];
-
+/** A line that means the kernel itself found something wrong (lib/splats.ts). */
 export function isSevereKernelLine(line: KernelLogLine): boolean {
-  return SEVERE_KERNEL_LINE.some((re) => re.test(line.signature));
+  return splatOf(line.text) !== null;
+}
+
+function kernelLogViolations(lines: KernelLogLine[]): Violation[] {
+  const signatures = new Set(lines.filter(isSevereKernelLine).map((l) => l.signature));
+  return [...signatures].map((signature) => ({ kind: 'kernel-log' as const, subject: signature, detail: signature }));
+}
+
+/** Taint bits that appeared between two readings. */
+function taintViolations(before: number | null, after: number | null): Violation[] {
+  if (before === null || after === null) return [];
+  const added = after & ~before;
+  return added === 0 ? [] : [{ kind: 'taint', subject: String(added), detail: `kernel taint changed ${before} -> ${after}` }];
+}
+
+/** Lines logged outside any case (set-up, between cases) are judged like a case's. */
+export function kernelLogRecordViolations(rec: KernelLogRecord): Violation[] {
+  return [...kernelLogViolations(rec.lines), ...taintViolations(rec.taintedBefore, rec.taintedAfter)];
+}
+
+/**
+ * Faults of daxpin itself, told by the record alone: the record cannot be trusted as a
+ * measurement. A control (no pin) can never have waited for a pin; a pin method that
+ * did not fail must have been seen held, or the case measured nothing.
+ */
+/**
+ * A record daxpin cannot vouch for as a measurement: it could not set the case up
+ * (error), gave up on its worker (abandoned), or saw a fault of its own in it.
+ */
+export function inDoubt(rec: CaseRecord): boolean {
+  return rec.status === 'error' || rec.status === 'abandoned' || (rec.harnessFaults?.length ?? 0) > 0;
+}
+
+export function harnessFaults(rec: CaseRecord): string[] {
+  if (rec.status !== 'done') return [];
+  const out: string[] = [];
+  const method = findPinMethod(rec.pinMethod);
+  if (method?.path === 'none' && rec.op.blockedUntilRelease) out.push('a control case without a pin was recorded as waited for the pin');
+  if (method && method.path !== 'none' && rec.map.ok && rec.pin.errno === null && !rec.pin.held) {
+    out.push(`the ${rec.pinMethod} pin was never seen held (no errno: the I/O completed or timed out without the kernel holding it)`);
+  }
+  if (rec.op.blockedUntilRelease && rec.op.wait === null) out.push('an op recorded as waited has no wait observed');
+  return out;
 }
 
 export function invariantViolations(rec: CaseRecord): Violation[] {
@@ -137,10 +166,7 @@ export function invariantViolations(rec: CaseRecord): Violation[] {
       out.push({ kind: 'foreign-data', subject: view, detail: `the ${view} view holds another file's bytes` });
     }
   }
-  const signatures = new Set(rec.kernelLog.filter(isSevereKernelLine).map((l) => l.signature));
-  for (const signature of signatures) {
-    out.push({ kind: 'kernel-log', subject: signature, detail: signature });
-  }
+  out.push(...kernelLogViolations(rec.kernelLog), ...taintViolations(rec.taintedBefore, rec.taintedAfter));
   if (rec.op.hung !== null) {
     const state = rec.op.taskState ?? (rec.op.hung === 'uninterruptible' ? 'D' : 'S');
     const top = rec.op.stack?.[0];
@@ -150,7 +176,7 @@ export function invariantViolations(rec: CaseRecord): Violation[] {
       detail: `${rec.layoutOp} still stuck (${rec.op.hung}, state ${state}) after the pin was released${top ? `; stack top ${top}` : ''}`,
     });
   }
-  if (LONGTERM_PIN_METHODS.includes(rec.pinMethod) && rec.pin.ok && rec.daxVerified) {
+  if (isLongterm(rec.pinMethod) && rec.pin.ok && rec.daxVerified) {
     out.push({ kind: 'longterm-pin-on-fsdax', subject: '', detail: `${rec.pinMethod} pin granted on a DAX file` });
   }
   if (rec.status === 'crashed') {

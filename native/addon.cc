@@ -27,6 +27,7 @@ Napi::Value Mount(const Napi::CallbackInfo&);
 Napi::Value StartUmount(const Napi::CallbackInfo&);
 Napi::Value Statx(const Napi::CallbackInfo&);
 Napi::Value Fiemap(const Napi::CallbackInfo&);
+Napi::Value CallPhase(const Napi::CallbackInfo&);
 Napi::Value FsGetXattr(const Napi::CallbackInfo&);
 Napi::Value KmsgOpen(const Napi::CallbackInfo&);
 Napi::Value KmsgRead(const Napi::CallbackInfo&);
@@ -83,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kmsgOpen", Napi::Function::New(env, KmsgOpen));
   exports.Set("kmsgRead", Napi::Function::New(env, KmsgRead));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
+  exports.Set("callPhase", Napi::Function::New(env, CallPhase));
   exports.Set("pagemapScanHuge", Napi::Function::New(env, PagemapScanHuge));
   InitNbd(env, exports);
   exports.Set("Aio", InitAio(env));

@@ -1,7 +1,9 @@
 #include "blocking.h"
 #include "errors.h"
 
+#include <atomic>
 #include <condition_variable>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -27,15 +29,29 @@ bool CanRunJs(napi_env env) {
   return napi_set_named_property(env, probe, "probe", probe) == napi_ok;
 }
 
+void SetPhase(Napi::Env env, Napi::Object o, const CallResult& r) {
+  o.Set("enteredNs", Napi::Number::New(env, static_cast<double>(r.enteredNs)));
+  o.Set("exitedNs", Napi::Number::New(env, static_cast<double>(r.exitedNs)));
+}
+
+int64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 void Settle(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
   // Nobody can observe the promise any more when JS cannot run: leave it unsettled.
   if (env != nullptr && CanRunJs(env)) {
     if (c->result.err != 0) {
-      c->deferred.Reject(SystemError(env, c->result.err, c->syscall).Value());
+      Napi::Object e = SystemError(env, c->result.err, c->syscall).Value();
+      SetPhase(env, e, c->result);
+      c->deferred.Reject(e);
     } else {
       Napi::Object v = Napi::Object::New(env);
       v.Set("ret", Napi::Number::New(env, static_cast<double>(c->result.ret)));
       v.Set("aux", Napi::Number::New(env, static_cast<double>(c->result.aux)));
+      SetPhase(env, v, c->result);
       c->deferred.Resolve(v);
     }
   }
@@ -67,6 +83,9 @@ struct PoolThread {
   std::function<CallResult()> fn;
   Completion* completion = nullptr;  // the job; null while idle
   std::condition_variable cv;
+  // The current (or last) call's boundaries; read by CallPhase from the JS thread.
+  std::atomic<int64_t> enteredNs{0};
+  std::atomic<int64_t> exitedNs{0};
 };
 
 struct Pool {
@@ -75,6 +94,7 @@ struct Pool {
   std::shared_ptr<Liveness> live;
   std::mutex mu;
   std::vector<PoolThread*> idle;
+  std::vector<PoolThread*> all;
 };
 
 // One pool per process: the addon serves one environment (no worker_threads here).
@@ -89,7 +109,13 @@ void RunPoolThread(Pool* p, PoolThread* t, std::condition_variable* started) {
     Completion* c = t->completion;
     std::function<CallResult()> fn = std::move(t->fn);
     lock.unlock();
-    c->result = fn();
+    int64_t entered = MonotonicNs();
+    t->enteredNs.store(entered);
+    CallResult r = fn();
+    r.exitedNs = MonotonicNs();
+    r.enteredNs = entered;
+    t->exitedNs.store(r.exitedNs);
+    c->result = r;
     lock.lock();
     // Idle before the result reaches JS, so the next call JS starts can take this thread.
     t->completion = nullptr;
@@ -107,7 +133,7 @@ void RunPoolThread(Pool* p, PoolThread* t, std::condition_variable* started) {
 Pool* PoolFor(Napi::Env env) {
   if (pool != nullptr && pool->env == env) return pool;
   // (A second environment would get a pool of its own; the old one's threads stay idle.)
-  auto* p = new Pool{env, {}, std::make_shared<Liveness>(), {}, {}};
+  auto* p = new Pool{env, {}, std::make_shared<Liveness>(), {}, {}, {}};
   p->tsfn = SettleFn::New(env, "daxpin.blocking", 0, 1, nullptr, Finalize, new std::shared_ptr<Liveness>(p->live));
   // A call stuck forever in the kernel must not keep the event loop alive by itself:
   // lib/ always holds a timer while it waits, and decides when to give up.
@@ -131,11 +157,14 @@ Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::functi
       p->idle.pop_back();
     } else {
       t = new PoolThread();
+      p->all.push_back(t);
       std::condition_variable started;
       std::thread(RunPoolThread, p, t, &started).detach();
       started.wait(lock, [t] { return t->tid != 0; });
     }
     t->fn = std::move(fn);
+    t->enteredNs.store(0);
+    t->exitedNs.store(0);
     t->completion = completion;
     tid = t->tid;
     t->cv.notify_one();
@@ -145,6 +174,23 @@ Napi::Value StartBlocking(Napi::Env env, const std::string& syscall, std::functi
   call.Set("tid", Napi::Number::New(env, tid));
   call.Set("promise", promise);
   return call;
+}
+
+Napi::Value CallPhase(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t tid;
+  if (!ArgInt(info, 0, &tid)) return env.Undefined();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("enteredNs", Napi::Number::New(env, 0));
+  o.Set("exitedNs", Napi::Number::New(env, 0));
+  if (pool == nullptr) return o;
+  std::lock_guard<std::mutex> lock(pool->mu);
+  for (PoolThread* t : pool->all) {
+    if (t->tid != tid) continue;
+    o.Set("enteredNs", Napi::Number::New(env, static_cast<double>(t->enteredNs.load())));
+    o.Set("exitedNs", Napi::Number::New(env, static_cast<double>(t->exitedNs.load())));
+  }
+  return o;
 }
 
 }  // namespace daxpin

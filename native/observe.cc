@@ -35,17 +35,20 @@ Napi::Value Statx(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// fiemap(fd, offset, length) -> [{ logical, physical, length, flags }]
+// fiemap(fd, offset, length, sync) -> [{ logical, physical, length, flags }]. sync sets
+// FIEMAP_FLAG_SYNC (writes dirty pages back first): only for files whose writeback
+// changes nothing under test (canaries), never for the pinned file.
 Napi::Value Fiemap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, offset, length;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &length)) return env.Undefined();
+  bool sync = info.Length() > 3 && info[3].ToBoolean().Value();
   const unsigned maxExtents = 256;
   size_t size = sizeof(struct fiemap) + maxExtents * sizeof(struct fiemap_extent);
   auto* fm = static_cast<struct fiemap*>(calloc(1, size));
   fm->fm_start = offset;
   fm->fm_length = length;
-  fm->fm_flags = FIEMAP_FLAG_SYNC;
+  fm->fm_flags = sync ? FIEMAP_FLAG_SYNC : 0;
   fm->fm_extent_count = maxExtents;
   if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
     int err = errno;

@@ -28,22 +28,22 @@ char* MappingRange(const Napi::CallbackInfo& info, size_t i, int64_t* length) {
 
 }  // namespace
 
-// startRead(fd, mapping, offset, length) -> { tid, promise }: read() into the mapping.
+// startRead(fd, mapping, offset, length, fileOffset) -> { tid, promise }: pread() into the mapping.
 Napi::Value StartRead(const Napi::CallbackInfo& info) {
-  int64_t fd, length;
-  if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
+  int64_t fd, length, fileOffset;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 4, &fileOffset)) return info.Env().Undefined();
   char* p = MappingRange(info, 1, &length);
   if (p == nullptr) return info.Env().Undefined();
-  return StartBlocking(info.Env(), "read", [fd, p, length] { return FromSyscall(read(fd, p, length)); });
+  return StartBlocking(info.Env(), "pread", [fd, p, length, fileOffset] { return FromSyscall(pread(fd, p, length, fileOffset)); });
 }
 
-// startWrite(fd, mapping, offset, length) -> { tid, promise }: write() from the mapping.
+// startWrite(fd, mapping, offset, length, fileOffset) -> { tid, promise }: pwrite() from the mapping.
 Napi::Value StartWrite(const Napi::CallbackInfo& info) {
-  int64_t fd, length;
-  if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
+  int64_t fd, length, fileOffset;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 4, &fileOffset)) return info.Env().Undefined();
   char* p = MappingRange(info, 1, &length);
   if (p == nullptr) return info.Env().Undefined();
-  return StartBlocking(info.Env(), "write", [fd, p, length] { return FromSyscall(write(fd, p, length)); });
+  return StartBlocking(info.Env(), "pwrite", [fd, p, length, fileOffset] { return FromSyscall(pwrite(fd, p, length, fileOffset)); });
 }
 
 // pipe(capacityBytes) -> [readFd, writeFd], with F_SETPIPE_SZ so vmsplice never blocks.

@@ -12,43 +12,22 @@ export interface Mapping {
   mappedDuringOp: boolean;
 }
 
-export type PinKind =
-  | 'none'
-  | 'fuse-read'
-  | 'fuse-write'
-  | 'uring-read'
-  | 'uring-write'
-  | 'aio-read'
-  | 'aio-write'
-  | 'nbd-read'
-  | 'nbd-write'
-  | 'nbd-uring-read'
-  | 'nbd-uring-write'
-  | 'nbd-aio-read'
-  | 'nbd-aio-write'
-  | 'uring-fixed'
-  | 'vmsplice'
-  | 'rdma-mr'
-  | 'rdma-mr-odp';
-
-/**
- * An O_DIRECT I/O that holds its pin until its peer answers: which peer serves it
- * (a FUSE file with direct_io, or an NBD block device: the block layer's bios and
- * completion path), how it is submitted, and whether it reads into or writes from the mapping.
- */
-export interface PinIo {
-  peer: 'fuse' | 'nbd';
-  submit: 'syscall' | 'uring' | 'aio';
-  direction: 'read' | 'write';
-}
+/** How a pin is made and released: one entry each in lib/engine/pins.ts. */
+export type PinPath = 'none' | 'odirect' | 'uring' | 'aio' | 'uring-fixed' | 'vmsplice' | 'rdma-mr' | 'rdma-mr-odp';
 
 export interface PinMethod {
   name: string;
-  kind: PinKind;
-  /** Whether the kernel writes into the pinned pages when the pin completes. */
+  path: PinPath;
+  /** The kernel writes into the pinned pages when the pin completes (a read into the mapping). */
   kernelWritesPages: boolean;
-  /** For O_DIRECT pins: the I/O that holds the pin. */
-  io?: PinIo;
+  /** FOLL_LONGTERM: the kernel is asked to keep the pin indefinitely (refused on fsdax). */
+  longterm: boolean;
+  /**
+   * The I/O peer whose answer completes the pin; null when none takes part. 'fuse': a
+   * FUSE file opened with direct_io; 'nbd': an NBD block device (the block layer builds
+   * bios from the pages and releases them in its completion path).
+   */
+  peer: 'fuse' | 'nbd' | null;
   summary: string;
 }
 
@@ -116,23 +95,23 @@ export const MAPPINGS: Mapping[] = [
 ];
 
 export const PIN_METHODS: PinMethod[] = [
-  { name: 'none', kind: 'none', kernelWritesPages: false, summary: 'control: no pin, the op runs alone' },
-  { name: 'odirect-read', kind: 'fuse-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'syscall', direction: 'read' }, summary: 'read() of an O_DIRECT FUSE file into the mapping' },
-  { name: 'odirect-write', kind: 'fuse-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'syscall', direction: 'write' }, summary: 'write() to an O_DIRECT FUSE file from the mapping' },
-  { name: 'uring-read', kind: 'uring-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'uring', direction: 'read' }, summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
-  { name: 'uring-write', kind: 'uring-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'uring', direction: 'write' }, summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
-  { name: 'aio-read', kind: 'aio-read', kernelWritesPages: true, io: { peer: 'fuse', submit: 'aio', direction: 'read' }, summary: 'io_submit (legacy AIO) READ of an O_DIRECT FUSE file into the mapping' },
-  { name: 'aio-write', kind: 'aio-write', kernelWritesPages: false, io: { peer: 'fuse', submit: 'aio', direction: 'write' }, summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT FUSE file from the mapping' },
-  { name: 'nbd-odirect-read', kind: 'nbd-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'syscall', direction: 'read' }, summary: 'read() of an O_DIRECT NBD block device into the mapping' },
-  { name: 'nbd-odirect-write', kind: 'nbd-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'syscall', direction: 'write' }, summary: 'write() to an O_DIRECT NBD block device from the mapping' },
-  { name: 'nbd-uring-read', kind: 'nbd-uring-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'uring', direction: 'read' }, summary: 'io_uring READ of an O_DIRECT NBD block device into the mapping' },
-  { name: 'nbd-uring-write', kind: 'nbd-uring-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'uring', direction: 'write' }, summary: 'io_uring WRITE to an O_DIRECT NBD block device from the mapping' },
-  { name: 'nbd-aio-read', kind: 'nbd-aio-read', kernelWritesPages: true, io: { peer: 'nbd', submit: 'aio', direction: 'read' }, summary: 'io_submit (legacy AIO) READ of an O_DIRECT NBD block device into the mapping' },
-  { name: 'nbd-aio-write', kind: 'nbd-aio-write', kernelWritesPages: false, io: { peer: 'nbd', submit: 'aio', direction: 'write' }, summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT NBD block device from the mapping' },
-  { name: 'uring-fixed', kind: 'uring-fixed', kernelWritesPages: false, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
-  { name: 'vmsplice', kind: 'vmsplice', kernelWritesPages: false, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
-  { name: 'rdma-mr', kind: 'rdma-mr', kernelWritesPages: false, summary: 'ibv_reg_mr on the mapping, soft-RoCE (FOLL_LONGTERM until ibv_dereg_mr)' },
-  { name: 'rdma-mr-odp', kind: 'rdma-mr-odp', kernelWritesPages: false, summary: 'ibv_reg_mr with IBV_ACCESS_ON_DEMAND on the mapping, soft-RoCE (no pin: mmu notifier)' },
+  { name: 'none', path: 'none', kernelWritesPages: false, longterm: false, peer: null, summary: 'control: no pin, the op runs alone' },
+  { name: 'odirect-read', path: 'odirect', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'pread() of an O_DIRECT FUSE file into the mapping' },
+  { name: 'odirect-write', path: 'odirect', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'pwrite() to an O_DIRECT FUSE file from the mapping' },
+  { name: 'uring-read', path: 'uring', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'uring-write', path: 'uring', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'aio-read', path: 'aio', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'io_submit (legacy AIO) READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'aio-write', path: 'aio', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'nbd-odirect-read', path: 'odirect', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'pread() of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-odirect-write', path: 'odirect', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'pwrite() to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-uring-read', path: 'uring', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'io_uring READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-uring-write', path: 'uring', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'io_uring WRITE to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-aio-read', path: 'aio', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'io_submit (legacy AIO) READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-aio-write', path: 'aio', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT NBD block device from the mapping' },
+  { name: 'uring-fixed', path: 'uring-fixed', kernelWritesPages: false, longterm: true, peer: null, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
+  { name: 'vmsplice', path: 'vmsplice', kernelWritesPages: false, longterm: false, peer: null, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
+  { name: 'rdma-mr', path: 'rdma-mr', kernelWritesPages: false, longterm: true, peer: null, summary: 'ibv_reg_mr on the mapping over soft-RoCE (FOLL_LONGTERM until ibv_dereg_mr)' },
+  { name: 'rdma-mr-odp', path: 'rdma-mr-odp', kernelWritesPages: false, longterm: false, peer: null, summary: 'ibv_reg_mr with IBV_ACCESS_ON_DEMAND on the mapping over soft-RoCE (no pin: the device faults pages in)' },
 ];
 
 export const LAYOUT_OPS: LayoutOp[] = [
@@ -183,6 +162,10 @@ export function mappingsFor(matrix: MatrixName): Mapping[] {
   if (matrix === 'full') return MAPPINGS;
   if (matrix === 'smoke') return MAPPINGS.filter((m) => m.name === 'pte-shared' || m.name === 'pmd-shared');
   return MAPPINGS.filter((m) => DEFAULT_MAPPINGS.includes(m.name));
+}
+
+export function findPinMethod(name: string): PinMethod | undefined {
+  return PIN_METHODS.find((p) => p.name === name);
 }
 
 export function findConfig(name: string): Config | undefined {

@@ -95,92 +95,147 @@ export function readRecord(buf: Buffer, off: number): RecordKind {
   return { kind: 'tag', tag: { fileId, gen } };
 }
 
-/** What a view is allowed to hold, by tag. Anything else tagged is another file's. */
+/**
+ * What a view may legitimately hold, by tag: this file's own bytes (`original`), bytes
+ * written during the case (`written`), and the op's second file's bytes where the op
+ * copies or clones them in (`peer`). Any other daxpin-tagged bytes are another file's.
+ */
 export interface ViewExpectation {
   original: Tag[];
   written: Tag[];
+  peer?: Tag[];
 }
 
+/** Per-record counts of a view. `shifted`: legitimate bytes at another page index than their own. */
 export interface ViewCounts {
   original: number;
   written: number;
+  peer: number;
+  shifted: number;
   zero: number;
   foreign: number;
   garbage: number;
-  /** The tags seen that were neither original nor written. */
+  /** The tags seen that were none of the expected ones, as tagKey strings. */
   foreignTags: string[];
 }
 
-export function countView(buf: Buffer, expect: ViewExpectation): ViewCounts {
+/**
+ * One letter per page of a view, in order:
+ *   o this file's original bytes at their own page index, w bytes written during the case
+ *   at their own index, p the peer file's bytes at their own index, s legitimate bytes at
+ *   another index (moved), z zeroes, f another file's bytes, g bytes daxpin never wrote,
+ *   m a page that mixes several of these, - a page the view does not reach (short read).
+ */
+export type PageLetter = 'o' | 'w' | 'p' | 's' | 'z' | 'f' | 'g' | 'm' | '-';
+
+export interface ViewDescription {
+  counts: ViewCounts;
+  pages: string;
+}
+
+const ROLE_LETTER = ['o', 'w', 'p'] as const;
+
+/**
+ * Reads every 32-byte record of `buf`, which was read from the file at page `firstPage`:
+ * who wrote it, and whether it sits at the page index it names. Pure.
+ */
+export function describeView(buf: Buffer, expect: ViewExpectation, firstPage: number, pageSize = 4096): ViewDescription {
   // Tags as numbers (fileId * 2^16 + gen) so the per-record loop allocates nothing.
-  const key = (fileId: number, gen: number) => fileId * 65536 + gen;
-  const original = new Set(expect.original.map((t) => key(t.fileId >>> 0, t.gen >>> 0)));
-  const written = new Set(expect.written.map((t) => key(t.fileId >>> 0, t.gen >>> 0)));
-  const counts: ViewCounts = { original: 0, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  const key = (fileId: number, gen: number) => fileId * 65536 + (gen & 0xffff);
+  const role = new Map<number, number>();
+  (expect.peer ?? []).forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 2));
+  expect.written.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 1));
+  expect.original.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 0));
+  const counts: ViewCounts = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
   const foreign = new Map<number, string>();
+  const recordsPerPage = pageSize / RECORD;
+  const pages: string[] = [];
+  let pageLetter: PageLetter | null = null;
   const usable = buf.length - (buf.length % RECORD);
-  // An unaligned buffer is copied (Node aligns new buffers); a big-endian host
-  // takes the record-by-record path.
-  const w = words(buf.subarray(0, usable)) ?? words(Buffer.from(buf.subarray(0, usable)));
-  if (!w) {
-    for (let off = 0; off < usable; off += RECORD) {
-      const r = readRecord(buf, off);
-      if (r.kind === 'zero') counts.zero++;
-      else if (r.kind === 'garbage') counts.garbage++;
-      else {
-        const k = key(r.tag.fileId, r.tag.gen);
-        if (original.has(k)) counts.original++;
-        else if (written.has(k)) counts.written++;
-        else {
-          counts.foreign++;
-          if (!foreign.has(k)) foreign.set(k, tagKey(r.tag));
-        }
+  for (let off = 0, i = 0; off < usable; off += RECORD, i++) {
+    let letter: PageLetter;
+    const r = readRecordAt(buf, off);
+    if (r === ZERO) {
+      counts.zero++;
+      letter = 'z';
+    } else if (r === GARBAGE) {
+      counts.garbage++;
+      letter = 'g';
+    } else {
+      const k = key(r.fileId, r.gen);
+      const ro = role.get(k);
+      if (ro === undefined) {
+        counts.foreign++;
+        if (!foreign.has(k)) foreign.set(k, tagKey(r));
+        letter = 'f';
+      } else if (r.page !== ((firstPage + Math.floor(i / recordsPerPage)) >>> 0)) {
+        counts.shifted++;
+        letter = 's';
+      } else {
+        letter = ROLE_LETTER[ro];
+        if (ro === 0) counts.original++;
+        else if (ro === 1) counts.written++;
+        else counts.peer++;
       }
     }
-    counts.foreignTags = [...foreign.values()];
-    return counts;
-  }
-  for (let i = 0; i < w.length; i += 8) {
-    if ((w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7]) === 0) {
-      counts.zero++;
-      continue;
-    }
-    const fileId = w[i + 2];
-    const gen = w[i + 3];
-    if (w[i] !== MAGIC0 || w[i + 1] !== MAGIC1 || w[i + 5] !== (~fileId >>> 0) || w[i + 6] !== (~gen >>> 0) || w[i + 7] !== (~w[i + 4] >>> 0)) {
-      counts.garbage++;
-      continue;
-    }
-    const k = key(fileId, gen);
-    if (original.has(k)) counts.original++;
-    else if (written.has(k)) counts.written++;
-    else {
-      counts.foreign++;
-      if (!foreign.has(k)) foreign.set(k, tagKey({ fileId, gen }));
+    pageLetter = pageLetter === null || pageLetter === letter ? letter : 'm';
+    if ((i + 1) % recordsPerPage === 0) {
+      pages.push(pageLetter);
+      pageLetter = null;
     }
   }
+  if (pageLetter !== null) pages.push(pageLetter);
   counts.foreignTags = [...foreign.values()];
-  return counts;
+  return { counts, pages: pages.join('') };
+}
+
+const ZERO = 0;
+const GARBAGE = 1;
+interface TaggedRecord extends Tag {
+  page: number;
+}
+
+function readRecordAt(buf: Buffer, off: number): TaggedRecord | typeof ZERO | typeof GARBAGE {
+  const r = readRecord(buf, off);
+  if (r.kind === 'zero') return ZERO;
+  if (r.kind === 'garbage') return GARBAGE;
+  return { ...r.tag, page: buf.readUInt32LE(off + 16) };
 }
 
 /**
- * One class for a view. Another file's bytes anywhere make the view 'foreign':
- * that is the invariant, and 'mixed' must never hide it.
+ * One class for a view. Another file's bytes anywhere make the view 'foreign': that is
+ * the invariant, and 'mixed' must never hide it. This file's bytes at the wrong place
+ * come next ('shifted': a collapse that moved nothing reads 'original'). The op's peer
+ * bytes copied in count as 'written' (bytes written during the case).
  */
 export function classifyCounts(c: ViewCounts): ViewClass {
   if (c.foreign > 0) return 'foreign';
-  const present = (['original', 'written', 'zero', 'garbage'] as const).filter((k) => c[k] > 0);
+  if (c.shifted > 0) return 'shifted';
+  const written = c.written + c.peer;
+  const present = (['original', 'written', 'zero', 'garbage'] as const).filter((k) => (k === 'written' ? written : c[k]) > 0);
   if (present.length === 0) return 'n/a';
   if (present.length > 1) return 'mixed';
   return present[0];
 }
 
+export interface ViewReading {
+  class: ViewClass;
+  /** Null when the view was not read or is empty. */
+  description: ViewDescription | null;
+}
+
 /**
- * `pristine`, when given, is the view's original pattern (a canary as written): a view
- * equal to it is 'original' without a record-by-record count (one memcmp).
+ * Classifies a view read from page `firstPage`. `pristine`, when given, is the view's
+ * original pattern (a canary as written): a view equal to it is all 'o' without a
+ * record-by-record pass (one memcmp).
  */
-export function classifyView(buf: Buffer | null, expect: ViewExpectation, pristine?: Buffer): ViewClass {
-  if (buf === null || buf.length === 0) return 'n/a';
-  if (pristine && buf.length >= RECORD && buf.equals(pristine)) return 'original';
-  return classifyCounts(countView(buf, expect));
+export function readView(buf: Buffer | null, expect: ViewExpectation, firstPage: number, pristine?: Buffer): ViewReading {
+  if (buf === null || buf.length === 0) return { class: 'n/a', description: null };
+  if (pristine && buf.length >= RECORD && buf.equals(pristine)) {
+    const records = Math.floor(buf.length / RECORD);
+    const counts: ViewCounts = { original: records, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+    return { class: 'original', description: { counts, pages: 'o'.repeat(Math.ceil(buf.length / 4096)) } };
+  }
+  const description = describeView(buf, expect, firstPage);
+  return { class: classifyCounts(description.counts), description };
 }

@@ -58,6 +58,10 @@ export interface PreparedConfig {
   pmdExtentHint: boolean;
   /** Bytes taken by the ballast file (0 when none). */
   ballastBytes: number;
+  /** The mkfs command line daxpin ran; null when it made no filesystem. */
+  mkfs: string | null;
+  /** The filesystem's geometry as its own tool reports it (xfs_info, dumpe2fs -h); null when none applies. */
+  geometry: string | null;
   /** How daxpin mounted the filesystem, for ops that unmount or freeze it; null when daxpin did not mount it (--dir). */
   mount: OwnedMount | null;
   /**
@@ -320,12 +324,14 @@ function deviceBytes(device: string): number {
   return Number(fs.readFileSync(`/sys/dev/block/${dev}/size`, 'utf8').trim()) * 512;
 }
 
-async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<void> {
+/** Makes the filesystem; returns the command line it ran. */
+async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<string> {
   if (fsType === 'ext4') {
     const { 'mkfs.ext4': tool } = requireTools('mkfs.ext4', 'e2fsck');
     // stride/stripe_width in 4 KiB blocks: 512 = 2 MiB, so the allocator aligns for PMD faults.
-    await runOk(tool, ['-F', '-q', '-b', '4096', '-E', 'stride=512,stripe_width=512', device]);
-    return;
+    const args = ['-F', '-q', '-b', '4096', '-E', 'stride=512,stripe_width=512', device];
+    await runOk(tool, args);
+    return [path.basename(tool), ...args].join(' ');
   }
   const { 'mkfs.xfs': tool } = requireTools('mkfs.xfs', 'xfs_repair');
   const bytes = deviceBytes(device);
@@ -336,7 +342,24 @@ async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<void> {
   // (max 256 KiB), so give it its own. Below 1 GiB, a 2 MiB stripe unit makes mkfs.xfs
   // choose so many small AGs that the log falls below its 64 MB minimum: use 2 AGs.
   const data = `su=2m,sw=1${bytes < 1024 * MIB ? ',agcount=2' : ''}`;
-  await runOk(tool, ['-f', '-q', '-b', 'size=4096', '-m', 'reflink=1', '-d', data, '-l', 'su=32k', device]);
+  const args = ['-f', '-q', '-b', 'size=4096', '-m', 'reflink=1', '-d', data, '-l', 'su=32k', device];
+  await runOk(tool, args);
+  return [path.basename(tool), ...args].join(' ');
+}
+
+/** What the filesystem's own tool says of its geometry; best effort (null when it cannot say). */
+async function geometry(fsType: string, device: string | null, mountPoint: string): Promise<string | null> {
+  if (fsType === 'xfs') {
+    const r = await runCommand('xfs_info', [mountPoint]).catch(() => null);
+    return r && r.exitCode === 0 ? r.output.trim() : null;
+  }
+  if (fsType === 'ext4' && device) {
+    const r = await runCommand('dumpe2fs', ['-h', device]).catch(() => null);
+    if (!r || r.exitCode !== 0) return null;
+    const keep = /^(Filesystem features|Block count|Block size|Reserved GDT blocks|Blocks per group|RAID stride|RAID stripe width|Flex block group size|Inode size):/;
+    return r.output.split('\n').filter((l) => keep.test(l)).join('\n');
+  }
+  return null;
 }
 
 interface Layout {
@@ -353,7 +376,7 @@ interface Layout {
  * Mount `layout.device` (or tmpfs) at the mount point, make the test dir, verify DAX,
  * write the ballast. Undo steps go on `undo`; the mount step sits at index `mountStep`.
  */
-async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedConfig, 'teardown'> & { mountStep: number }> {
+async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedConfig, 'teardown' | 'mkfs' | 'geometry'> & { mountStep: number }> {
   const { config, device, devName, mountPoint } = layout;
   const fsType = config.fsType;
   const source = device ?? 'tmpfs';
@@ -424,12 +447,13 @@ async function prepareMounted(
   undo: Undo,
 ): Promise<PreparedConfig> {
   try {
-    if (device !== null && config.fsType !== 'tmpfs') await mkfs(config.fsType, device);
+    const mkfsLine = device !== null && config.fsType !== 'tmpfs' ? await mkfs(config.fsType, device) : null;
     fs.mkdirSync(workDir, { recursive: true });
     const mountPoint = fs.mkdtempSync(path.join(workDir, `mnt-${config.name}-`));
     undo.add(`remove ${mountPoint}`, () => fs.rmdirSync(mountPoint));
     const devName = device ? path.basename(fs.realpathSync(device)) : 'tmpfs';
-    const { mountStep, ...prepared } = await mountAndFill({ config, device, devName, mountPoint, ballast: config.fsType !== 'tmpfs', reserveMb }, undo);
+    const { mountStep, ...mounted } = await mountAndFill({ config, device, devName, mountPoint, ballast: config.fsType !== 'tmpfs', reserveMb }, undo);
+    const prepared = { ...mounted, mkfs: mkfsLine, geometry: await geometry(config.fsType, device, mountPoint) };
     const teardown = once(async (): Promise<TeardownResult> => {
       const failures = await undo.runDownTo(mountStep);
       let fsck: Fsck = null;
@@ -591,6 +615,8 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
       daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
       pmdExtentHint: fsType === 'xfs',
       ballastBytes: 0,
+      mkfs: null,
+      geometry: null,
       mount: null,
       teardown,
     };

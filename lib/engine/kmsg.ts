@@ -1,25 +1,32 @@
-// The kernel log of a case: /dev/kmsg records logged while it ran, with a
-// signature that drops what differs between boots and kernels (addresses,
-// offsets, pids, CPUs, timestamps, comm names) so the same warning compares equal.
+// The kernel log: every /dev/kmsg record of the kernel's own facility, read by one
+// reader for the whole run and handed out in slices (a case's, or the gap between
+// cases), with a signature that drops what differs between boots and kernels
+// (addresses, offsets, pids, CPUs, timestamps, comm names) so the same warning
+// compares equal. What counts as a splat is lib/splats.ts's to say.
 import fs from 'node:fs';
 import { KernelLogLine } from '../outcome';
 import { native } from '../native';
+import { KERNEL_FACILITY } from '../splats';
 
 export interface KmsgRecord {
   level: number;
+  facility: number;
   seq: number;
   usec: number;
   text: string;
 }
 
+/** What the reader reports when the kernel overwrote records before they were read. */
+export const LOST_RECORDS = 'kernel log records were overwritten before daxpin could read them';
+
 export function parseKmsgRecord(raw: string): KmsgRecord | null {
-  if (raw === '<lost>') return { level: 4, seq: -1, usec: 0, text: 'daxpin: kernel log records were overwritten before they could be read' };
+  if (raw === '<lost>') return { level: 4, facility: -1, seq: -1, usec: 0, text: LOST_RECORDS };
   const semi = raw.indexOf(';');
   if (semi < 0) return null;
   const [prio, seq, usec] = raw.slice(0, semi).split(',');
   // The message ends at the first newline; continuation lines are " KEY=value" dictionary entries.
   const text = raw.slice(semi + 1).split('\n')[0];
-  return { level: Number(prio) & 7, seq: Number(seq), usec: Number(usec), text };
+  return { level: Number(prio) & 7, facility: Number(prio) >> 3, seq: Number(seq), usec: Number(usec), text };
 }
 
 export function kernelLogSignature(text: string): string {
@@ -37,33 +44,39 @@ export function kernelLogSignature(text: string): string {
     .trim();
 }
 
-const SEVERE = /WARNING:|BUG:|Oops|general protection|lockdep|possible circular locking|blocked for more than|KASAN|UBSAN|RCU stall|Call Trace|kernel BUG|refcount_t|list_add corruption|bad page/i;
-
 /**
- * Which records belong in an outcome: everything at warning level or above, and
- * anything that looks like a splat at any level (some call traces are logged at
- * KERN_DEFAULT). Informational noise (loop, mount messages) is left out.
+ * The kernel's own lines (facility 0), and the reader's note of lost records: user
+ * space writing to /dev/kmsg (daxpin's case markers, anyone's "WARNING") is not the kernel.
  */
-export function keepRecord(r: KmsgRecord): boolean {
-  return r.level <= 4 || SEVERE.test(r.text);
+export function isKernelRecord(r: KmsgRecord): boolean {
+  return r.facility === KERNEL_FACILITY || r.text === LOST_RECORDS;
 }
 
-export const MAX_LINES_PER_CASE = 200;
+/** A slice of the log keeps at most this many lines; how many it dropped is recorded beside them. */
+export const MAX_LINES_PER_SLICE = 1000;
 
-export function toKernelLogLines(records: KmsgRecord[]): KernelLogLine[] {
-  return records
-    .filter(keepRecord)
-    .slice(0, MAX_LINES_PER_CASE)
-    .map((r) => ({ level: r.level, signature: kernelLogSignature(r.text), text: r.text }));
+export function toKernelLogLines(records: KmsgRecord[]): { lines: KernelLogLine[]; dropped: number } {
+  const kernel = records.filter(isKernelRecord);
+  const lines = kernel.slice(0, MAX_LINES_PER_SLICE).map((r) => ({ level: r.level, signature: kernelLogSignature(r.text), text: r.text }));
+  return { lines, dropped: kernel.length - lines.length };
 }
 
-/** One reader for the whole run, positioned at the end of the log when opened. */
+/** Writes a line into the kernel log as user space (LOG_USER|LOG_INFO), e.g. "daxpin: begin CASE". Best effort. */
+export function markKernelLog(text: string): void {
+  try {
+    fs.writeFileSync('/dev/kmsg', `<14>${text}\n`);
+  } catch {
+    // no /dev/kmsg, or not writable: the markers are a help for console readers only
+  }
+}
+
+/** One reader for the whole run: from boot (a guest booted for the run) or from now. */
 export class KernelLog {
   private fd: number | null;
 
-  constructor() {
+  constructor(readonly from: 'boot' | 'run-start') {
     try {
-      this.fd = native.kmsgOpen(true);
+      this.fd = native.kmsgOpen(from === 'run-start');
     } catch {
       // No /dev/kmsg (container without it): the outcome says so with an empty log.
       this.fd = null;

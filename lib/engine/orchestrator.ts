@@ -6,15 +6,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Case } from '../cases/matrix';
 import { CaseRecord, unmeasuredCase } from '../outcome';
+import { harnessFaults } from '../verdict';
 import { register } from '../host/lifecycle';
-import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
+import { HoldMode } from './hold';
+import { KernelLog, markKernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { isDying, readAllTasks, TaskState } from './tasks';
 import { CaseObservation, OwnedMount, TimelineOptions } from './protocol';
 
 export interface CaseTiming {
+  /** The longest a pin is held; with holdMode 'evidence' it is released as soon as the op is seen asleep for dwellMs. */
   holdMs: number;
+  holdMode: HoldMode;
+  dwellMs: number;
   settleMs: number;
   signalWaitMs: number;
   /** Budget for everything in a case besides hold, settle and signal wait. */
@@ -31,7 +36,7 @@ export interface RunIdentity {
 type WorkerAnswer =
   | { kind: 'result'; observation: CaseObservation }
   | { kind: 'failed'; error: string }
-  | { kind: 'timeout'; pid: number | null; tasks: TaskState[] }
+  | { kind: 'timeout'; pid: number | null; tasks: TaskState[]; opTid: number | null }
   | { kind: 'died'; how: string };
 
 /** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
@@ -45,6 +50,8 @@ class Worker {
   private unread: FromWorker[] = [];
   exited = false;
   exitHow = '';
+  /** The op thread of the case in progress, as the worker announced it. */
+  opThread: { seq: number; tid: number } | null = null;
   unregister: () => void = () => undefined;
 
   constructor(fuseMount: string) {
@@ -60,6 +67,10 @@ class Worker {
   }
 
   private deliver(m: FromWorker | { type: 'exit'; how: string }): void {
+    if (m.type === 'op-thread') {
+      this.opThread = { seq: m.seq, tid: m.tid };
+      return;
+    }
     const w = this.waiting;
     this.waiting = null;
     if (w) w(m);
@@ -109,7 +120,6 @@ export class Orchestrator {
   /** A worker start in progress (warmUp() or the first case). */
   private starting: Promise<Worker> | null = null;
   private seq = 0;
-  private readonly kernelLog = new KernelLog();
   /** Workers that could not be killed (a thread in D state): recorded, never reused. */
   readonly abandoned: AbandonedWorker[] = [];
 
@@ -118,11 +128,9 @@ export class Orchestrator {
     private readonly timing: CaseTiming,
     private readonly workDir: string,
     private readonly fuseCleanup: FuseCleanup,
+    /** The run's one kernel-log reader; what is logged between cases is the run's to take. */
+    private readonly kernelLog: KernelLog,
   ) {}
-
-  get kernelLogAvailable(): boolean {
-    return this.kernelLog.available;
-  }
 
   /**
    * Starts the worker now, without waiting for it: two node starts (worker and FUSE
@@ -188,11 +196,13 @@ export class Orchestrator {
     const startedAt = new Date();
     const t0 = performance.now();
     const seq = ++this.seq;
-    this.kernelLog.take(); // anything logged before the case belongs to no case
+    // A marker for whoever reads the console or dmesg: which case the lines after it are
+    // from. daxpin's reader skips it (user-space facility).
+    markKernelLog(`daxpin: begin ${c.config.name}/${c.id}`);
     const taintedBefore = readTainted();
     const options: TimelineOptions = {
       dir: testDir,
-      holdMs: this.timing.holdMs,
+      hold: { mode: this.timing.holdMode, holdMs: this.timing.holdMs, dwellMs: this.timing.dwellMs },
       settleMs: this.timing.settleMs,
       signalWaitMs: this.timing.signalWaitMs,
       canaryBytes: this.timing.canaryBytes,
@@ -206,7 +216,8 @@ export class Orchestrator {
       const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
       const m = await this.answer(w, deadline);
       if (m === null) {
-        answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [] };
+        const opTid = w.opThread?.seq === seq ? w.opThread.tid : null;
+        answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [], opTid };
         await this.retire(w);
       } else if (m.type === 'exit') {
         answer = { kind: 'died', how: m.how };
@@ -222,17 +233,24 @@ export class Orchestrator {
     } catch (e) {
       answer = { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
     }
-    const kernelLog = toKernelLogLines(this.kernelLog.take());
-    return this.record(c, answer, {
+    const log = toKernelLogLines(this.kernelLog.take());
+    const rec = this.record(c, answer, {
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - t0),
-      kernelLog,
+      kernelLog: log.lines,
+      ...(log.dropped > 0 ? { kernelLogDropped: log.dropped } : {}),
       taintedBefore,
       taintedAfter: readTainted(),
     });
+    const faults = harnessFaults(rec);
+    return faults.length > 0 ? { ...rec, harnessFaults: faults } : rec;
   }
 
-  private record(c: Case, a: WorkerAnswer, meta: Pick<CaseRecord, 'startedAt' | 'durationMs' | 'kernelLog' | 'taintedBefore' | 'taintedAfter'>): CaseRecord {
+  private record(
+    c: Case,
+    a: WorkerAnswer,
+    meta: Pick<CaseRecord, 'startedAt' | 'durationMs' | 'kernelLog' | 'kernelLogDropped' | 'taintedBefore' | 'taintedAfter'>,
+  ): CaseRecord {
     const base: CaseRecord = {
       ...unmeasuredCase({
         runId: this.identity.runId,
@@ -264,6 +282,8 @@ export class Orchestrator {
           pin: o.pin,
           op: o.op,
           views: o.views,
+          viewDetail: o.viewDetail,
+          file: o.file,
           sigbus: o.sigbus,
           release: o.release,
           canary: o.canary,
@@ -275,9 +295,18 @@ export class Orchestrator {
       case 'died':
         return { ...base, status: 'error', error: `worker ${a.how} during the case` };
       case 'timeout': {
-        // The worker stopped answering: some thread of it is stuck in the kernel.
+        // The worker stopped answering. Only the op's own thread (as the worker announced
+        // it) speaks for the op: a thread of it in D at the deadline is a hang measured;
+        // any other stuck thread is told in the error, never passed off as the op's.
         const stuck = a.tasks.filter((t) => t.state === 'D');
-        const op = { ...base.op, started: true, hung: stuck.length ? ('uninterruptible' as const) : null, taskState: stuck[0]?.state ?? null, stack: stuck[0]?.stack ?? null };
+        const opTask = a.opTid === null ? undefined : a.tasks.find((t) => t.tid === a.opTid);
+        const op = {
+          ...base.op,
+          started: a.opTid !== null,
+          hung: opTask?.state === 'D' ? ('uninterruptible' as const) : null,
+          taskState: opTask?.state ?? null,
+          stack: opTask?.stack ?? null,
+        };
         const main = a.tasks.find((t) => t.tid === a.pid);
         const mainState = main ? `${main.state ?? '?'}${main.wchan ? ` in ${main.wchan}` : ''}` : 'gone';
         const states = [...new Set(a.tasks.map((t) => t.state ?? '?'))].map((s) => `${s} ${a.tasks.filter((t) => (t.state ?? '?') === s).length}`);

@@ -30,11 +30,13 @@ export function parsePeerArgs(argv: string[]): PeerSpec | null {
   return null;
 }
 
+export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
+
 export class PeerClient {
   /** The file (FUSE) or device (NBD) to open with O_DIRECT; known once started. */
   filePath: string;
   private child: ChildProcess | null = null;
-  private held = 0;
+  private held: HeldEvent | null = null;
   private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
 
   constructor(readonly spec: PeerSpec) {
@@ -49,7 +51,7 @@ export class PeerClient {
   async start(): Promise<void> {
     this.child = fork(path.join(__dirname, 'peer-main.js'), peerArgs(this.spec), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (e: PeerEvent) => {
-      if (e.type === 'held') this.held++;
+      if (e.type === 'held' && !this.held) this.held = e;
       const i = this.waiters.findIndex((w) => w.type === e.type);
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(e);
     });
@@ -72,24 +74,24 @@ export class PeerClient {
     });
   }
 
-  /** Sets the bytes held READs are answered with; resets the held count. */
+  /** Sets the bytes held READs are answered with; forgets the last held request. */
   async arm(tag: Tag): Promise<void> {
-    this.held = 0;
+    this.held = null;
     this.child!.send({ type: 'arm', tag } satisfies PeerCommand);
     await this.next('armed', 10_000);
   }
 
-  /** Resolves true once a READ/WRITE is held (the kernel has pinned the pages), false on timeout. */
-  async waitForRequest(timeoutMs: number): Promise<boolean> {
-    if (this.held > 0) return true;
-    return (await this.next('held', timeoutMs)) !== null;
+  /** The first READ/WRITE held since arm() (the kernel has pinned the pages), or null on timeout. */
+  async waitForRequest(timeoutMs: number): Promise<HeldEvent | null> {
+    if (this.held) return this.held;
+    return (await this.next('held', timeoutMs)) as HeldEvent | null;
   }
 
   /** Answers all held requests; resolves with how many there were. */
   async releaseAll(): Promise<number> {
     this.child!.send({ type: 'release' } satisfies PeerCommand);
     const e = await this.next('released', 10_000);
-    this.held = 0;
+    this.held = null;
     return e && e.type === 'released' ? e.count : 0;
   }
 

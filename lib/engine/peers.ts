@@ -22,11 +22,11 @@ export class PinPeers {
 
   /** Why this case cannot run here, or null. Starts what the case needs. */
   async notApplicable(c: Case, opt: TimelineOptions): Promise<string | null> {
-    if (c.pinMethod.io?.peer === 'nbd') {
+    if (c.pinMethod.peer === 'nbd') {
       const peer = await this.nbdPeer(opt);
       if (typeof peer === 'string') return peer;
     }
-    if (c.pinMethod.kind === 'rdma-mr' || c.pinMethod.kind === 'rdma-mr-odp') {
+    if (c.pinMethod.path === 'rdma-mr' || c.pinMethod.path === 'rdma-mr-odp') {
       const rdma = this.rdma();
       if (!rdma.ok) return rdma.reason;
     }
@@ -36,12 +36,11 @@ export class PinPeers {
     return null;
   }
 
-  /** The peer serving a case's O_DIRECT I/O (after notApplicable said yes). */
-  async ioPeer(which: 'fuse' | 'nbd', opt: TimelineOptions): Promise<PeerClient> {
+  /** The peer serving a case's O_DIRECT I/O; the NBD one exists once notApplicable() said yes. */
+  ioPeer(which: 'fuse' | 'nbd'): PeerClient {
     if (which === 'fuse') return this.fuse;
-    const peer = await this.nbdPeer(opt);
-    if (typeof peer === 'string') throw new Error(peer);
-    return peer;
+    if (!this.nbd) throw new Error('the NBD peer was not started');
+    return this.nbd;
   }
 
   rdma(): RdmaSupport {
@@ -58,7 +57,7 @@ export class PinPeers {
       this.nbdUnsupported = support.reason;
       return support.reason;
     }
-    this.nbd = new PeerClient({ kind: 'nbd', timeoutSeconds: nbdTimeoutSeconds(opt.holdMs, opt.settleMs) });
+    this.nbd = new PeerClient({ kind: 'nbd', timeoutSeconds: nbdTimeoutSeconds(opt.hold.holdMs, opt.settleMs) });
     await this.nbd.start();
     return this.nbd;
   }

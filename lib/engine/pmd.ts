@@ -9,15 +9,22 @@ import { MappingHandle, isSystemError, native } from '../native';
 const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const EVENT = 'events/fs_dax/dax_pmd_fault_done';
 
+/**
+ * tracefs at its standard place, mounted there if it is not. The debugfs path is the
+ * last resort: from 6.17 on, reaching tracefs through debugfs logs a deprecation NOTICE,
+ * which would pass for the kernel's own words in a case's log.
+ */
 function findTracefs(): string | null {
-  for (const dir of TRACEFS_CANDIDATES) if (fs.existsSync(`${dir}/trace`)) return dir;
+  const [standard, viaDebugfs] = TRACEFS_CANDIDATES;
+  if (fs.existsSync(`${standard}/trace`)) return standard;
   // Not mounted: mounting tracefs at its standard place changes nothing else.
   try {
-    native.mount('nodev', TRACEFS_CANDIDATES[0], 'tracefs', 0, '');
-    return fs.existsSync(`${TRACEFS_CANDIDATES[0]}/trace`) ? TRACEFS_CANDIDATES[0] : null;
+    native.mount('nodev', standard, 'tracefs', 0, '');
+    if (fs.existsSync(`${standard}/trace`)) return standard;
   } catch {
-    return null;
+    // no tracefs at the standard place
   }
+  return fs.existsSync(`${viaDebugfs}/trace`) ? viaDebugfs : null;
 }
 
 /** Whether one tracepoint line reports a successful PMD fault of inode `ino`. */
@@ -72,18 +79,18 @@ function pidAlive(pid: number): boolean {
  * it could remove its own). Never mounts tracefs: where it is not mounted, there are none.
  */
 export function removeStaleTraceInstances(): void {
-  for (const tracefs of TRACEFS_CANDIDATES) {
-    const instances = `${tracefs}/instances`;
-    let names: string[];
-    try {
-      names = fs.readdirSync(instances);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
-      if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) removeInstance(`${instances}/${name}`);
-    }
+  // Only where findTracefs() makes instances when the standard place works (it always
+  // does where daxpin could mount tracefs); never through debugfs (see findTracefs).
+  const instances = `${TRACEFS_CANDIDATES[0]}/instances`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(instances);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
+    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) removeInstance(`${instances}/${name}`);
   }
 }
 

@@ -1,12 +1,14 @@
 // Messages between the orchestrator and a worker process (Node IPC, JSON).
-import { OpResult, SyscallResult, Views } from '../outcome';
+import { CanaryFacts, FileFacts, OpResult, PinResult, ReleaseResult, SyscallResult, ViewDetail, ViewName, Views } from '../outcome';
+import { HoldPolicy } from './hold';
 import { OwnedMount } from '../configs/setup';
 
 export type { OwnedMount };
 
 export interface TimelineOptions {
   dir: string;
-  holdMs: number;
+  /** When the pin is released: on evidence (the op seen asleep in its call) or after a fixed hold. */
+  hold: HoldPolicy;
   settleMs: number;
   /** How long to wait for a signalled op before calling it uninterruptible. */
   signalWaitMs: number;
@@ -24,12 +26,14 @@ export interface CaseObservation {
   daxVerified: boolean;
   pmd: boolean | null;
   map: SyscallResult;
-  pin: SyscallResult;
+  pin: PinResult;
   op: OpResult;
   views: Views;
+  viewDetail: Partial<Record<ViewName, ViewDetail>>;
+  file: { before: FileFacts | null; after: FileFacts | null };
   sigbus: string[];
-  release: SyscallResult & { ms: number | null };
-  canary: { files: number; bytes: number };
+  release: ReleaseResult;
+  canary: CanaryFacts;
   /** Set when the worker must not be reused (a thread is stuck in the kernel). */
   retire: boolean;
   /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
@@ -52,5 +56,6 @@ export type ToWorker = CaseRequest | { type: 'exit' };
 
 export type FromWorker =
   | { type: 'ready' }
+  | { type: 'op-thread'; seq: number; tid: number }
   | { type: 'result'; seq: number; observation: CaseObservation }
   | { type: 'failed'; seq: number; error: string };

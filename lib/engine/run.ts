@@ -3,10 +3,12 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { readProvenance } from '../host/provenance';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
 import { JsonlWriter } from './jsonl';
+import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { CaseTiming, Orchestrator } from './orchestrator';
 
 export interface ConfigSource {
@@ -34,6 +36,8 @@ export interface RunOptions {
   /** Whether to write the run header (a resumed guest run appends to an existing file). */
   writeRunRecord?: boolean;
   shouldStop: () => boolean;
+  /** Where the run's kernel log starts: 'boot' in a guest booted for the run, else 'run-start'. */
+  kernelLogFrom?: Provenance['kernelLogFrom'];
   /** Called with the plan key right before a case starts (the VM runner's in-flight marker). */
   onCaseStart?: (key: string) => void;
   /** Called with the config name right before its set-up (mkfs, mount) starts. */
@@ -46,6 +50,8 @@ export interface RunSummary {
   planned: string[];
   cases: CaseRecord[];
   configs: ConfigRecord[];
+  /** Kernel log outside the cases, as written. */
+  kernelLogs: KernelLogRecord[];
   notRun: string[];
   interrupted: boolean;
   wallMs: number;
@@ -66,6 +72,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const identity = { runId, kernel: os.release(), host: os.hostname() };
   const planned = plan(o.sources, o.matrix, o.globs).map((p) => ({ ...p, cases: p.cases.filter((c) => !o.skip?.has(planKey(c.config.name, c.id))) }));
   const plannedKeys = planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id)));
+  const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
+  const kernelLog = new KernelLog(kernelLogFrom);
   if (o.writeRunRecord !== false) {
     const run: RunRecord = {
       record: 'run',
@@ -74,19 +82,48 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       startedAt: new Date().toISOString(),
       argv: o.argv,
       holdMs: o.timing.holdMs,
+      holdMode: o.timing.holdMode,
+      dwellMs: o.timing.dwellMs,
       settleMs: o.timing.settleMs,
       planned: plannedKeys,
       runner: o.runner,
+      provenance: readProvenance(kernelLogFrom),
     };
     o.out.write(run);
   }
-  const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor);
-  const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], notRun: [], interrupted: false, wallMs: 0 };
+  const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
+  const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };
   let ended = false;
   // A fatal signal writes the end record from its teardown while this loop may still
   // be running: nothing may follow the end record.
-  const write = (line: CaseRecord | ConfigRecord) => {
+  const write = (line: CaseRecord | ConfigRecord | KernelLogRecord) => {
     if (!ended) o.out.write(line);
+  };
+  // Every kernel line outside a case goes to the file too, with where it fell.
+  let tainted = readTainted();
+  let lastCase: string | null = null;
+  const flushKernelLog = (phase: KernelLogRecord['phase'], config: string | null, before: string | null) => {
+    const { lines, dropped } = toKernelLogLines(kernelLog.take());
+    const now = readTainted();
+    if (lines.length > 0 || now !== tainted) {
+      const rec: KernelLogRecord = {
+        record: 'kernel-log',
+        schema: SCHEMA_VERSION,
+        runId,
+        kernel: identity.kernel,
+        phase,
+        config,
+        after: lastCase,
+        before,
+        lines,
+        ...(dropped > 0 ? { dropped } : {}),
+        taintedBefore: tainted,
+        taintedAfter: now,
+      };
+      write(rec);
+      summary.kernelLogs.push(rec);
+    }
+    tainted = now;
   };
   const writeEnd = (interrupted: boolean) => {
     if (ended) return;
@@ -95,6 +132,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     summary.notRun = plannedKeys.filter((k) => !done.has(k));
     summary.interrupted = interrupted;
     summary.wallMs = Math.round(performance.now() - t0);
+    flushKernelLog('run-end', null, null);
     o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted });
   };
   // Registered first, so on a fatal signal it runs last: after the worker is gone
@@ -102,6 +140,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const unregisterEnd = register('daxpin end record', () => writeEnd(true));
   const total = plannedKeys.length;
   if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
+  flushKernelLog('run-start', null, null);
   try {
     for (const { source, cases } of planned) {
       if (cases.length === 0) continue;
@@ -110,9 +149,11 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       try {
         o.onConfigStart?.(source.config.name);
         prepared = await source.prepare();
+        flushKernelLog('setup', source.config.name, null);
       } catch (e) {
         // Stopping undoes a set-up in progress: that is no set-up error.
         if (o.shouldStop()) break;
+        flushKernelLog('setup', source.config.name, null);
         const rec = configRecord(identity, source.config, null, { error: e instanceof Error ? e.message : String(e) });
         write(rec);
         summary.configs.push(rec);
@@ -124,8 +165,11 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       try {
         for (const c of cases) {
           if (o.shouldStop()) break;
-          o.onCaseStart?.(planKey(c.config.name, c.id));
+          const key = planKey(c.config.name, c.id);
+          flushKernelLog('between-cases', c.config.name, key);
+          o.onCaseStart?.(key);
           const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint, prepared.mount);
+          lastCase = key;
           // Stopping kills the worker: a case cut short by that did not run; it is no error.
           if (o.shouldStop() && record.status !== 'done') break;
           write(record);
@@ -138,8 +182,10 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
         // the next config too (node starts are slow under TCG). After a case that did not
         // finish cleanly it may still hold files there: then it goes before the unmount.
         if (!clean || o.shouldStop()) await orchestrator.close();
-        const { fsck } = await prepared.teardown();
-        const rec = configRecord(identity, source.config, prepared, { fsck });
+        flushKernelLog('between-cases', source.config.name, null);
+        const { fsck, cleanupErrors } = await prepared.teardown();
+        flushKernelLog('teardown', source.config.name, null);
+        const rec = configRecord(identity, source.config, prepared, { fsck, cleanupErrors });
         // Stopping (a fatal signal) tears the config down concurrently from the signal
         // handler: this teardown's fsck result would be about that race, not the fs.
         if (!o.shouldStop()) write(rec);
@@ -158,7 +204,7 @@ function configRecord(
   id: { runId: string; kernel: string },
   config: Config,
   p: PreparedConfig | null,
-  extra: { fsck?: ConfigRecord['fsck']; error?: string },
+  extra: { fsck?: ConfigRecord['fsck']; error?: string; cleanupErrors?: string[] },
 ): ConfigRecord {
   return {
     record: 'config',
@@ -170,6 +216,11 @@ function configRecord(
     daxVerified: p?.daxVerified ?? false,
     device: p?.device ?? null,
     mountOptions: p?.mountOptions ?? '',
+    superOptions: p?.superOptions ?? '',
+    mkfs: p?.mkfs ?? null,
+    geometry: p?.geometry ?? null,
+    daxNote: p?.daxNote ?? null,
+    ...(extra.cleanupErrors?.length ? { cleanupErrors: extra.cleanupErrors } : {}),
     fsck: extra.fsck ?? null,
     ...(extra.error ? { error: extra.error } : {}),
   };

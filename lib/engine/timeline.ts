@@ -1,26 +1,15 @@
 // One case, start to end, inside a worker process:
 //   create a patterned file -> map -> fault in -> pin -> (unmap) -> start the op
-//   -> hold -> (canaries) -> release -> settle -> (signal) -> read views -> clean up.
-// Every value returned is an observation; nothing is decided here about whether
-// it is right. Timing is relative to the op's start and the pin's release.
+//   -> hold, sampling the op's thread -> (canaries) -> release -> settle -> (signal)
+//   -> read views -> clean up.
+// Every value returned is an observation; nothing is decided here about whether it is
+// right. Times come from the op's own thread (syscall entry and return, CLOCK_MONOTONIC).
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
-import { promisify } from 'node:util';
-import {
-  Case,
-  LayoutOp,
-  PinIo,
-  PAGE,
-  PIN_FIRST_PAGE,
-  PIN_PAGES,
-  PMD_FILE_PAGES,
-  PMD_SIZE,
-  PTE_FILE_PAGES,
-} from '../cases/matrix';
-import { ORIGINAL, Tag, ViewExpectation, WRITTEN, classifyView, makePattern } from '../cases/patterns';
-import { HungState, SyscallResult, ViewClass, Views } from '../outcome';
-import { CaseObservation, TimelineOptions } from './protocol';
+import { Case, LayoutOp, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_FILE_PAGES, PMD_SIZE, PTE_FILE_PAGES } from '../cases/matrix';
+import { ORIGINAL, Tag, ViewExpectation, ViewReading, WRITTEN, makePattern, readView, tagKey } from '../cases/patterns';
+import { FileFacts, HungState, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
 import {
   BlockingCall,
   FALLOC_FL_COLLAPSE_RANGE,
@@ -30,56 +19,29 @@ import {
   FALLOC_FL_ZERO_RANGE,
   FS_XFLAG_DAX,
   FS_XFLAG_EXTSIZE,
-  AioHandle,
   MappingHandle,
-  RdmaDeviceHandle,
-  RingHandle,
   isDax,
-  isSystemError,
+  monoMs,
   native,
 } from '../native';
-import { PeerClient } from './peer';
+import { Settled, failure, track } from './calls';
+import { HoldPolicy, ThreadSample, asleepSince, isAsleep, lastWait, shouldRelease } from './hold';
+import { HeldPin, PinContext, closePin, releasePin, startPin } from './pins';
 import { PinPeers } from './peers';
-import { odpOffered } from './rdma';
 import { PmdProbe } from './pmd';
-import { holdersUnder, readTaskState } from './tasks';
-import { within } from './time';
+import { CaseObservation, TimelineOptions } from './protocol';
+import { holdersUnder, parseStack, parseStatState } from './tasks';
+import { sleep, within } from './time';
 
-
-
-const OK: SyscallResult = { ok: true, errno: null };
-const NA_VIEWS: Views = { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' };
-
-function failure(e: unknown): SyscallResult {
-  if (isSystemError(e)) return { ok: false, errno: e.code };
-  throw e;
-}
+const OK = { ok: true, errno: null };
+const NA_VIEWS = { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' } as const;
 
 function newTag(gen: number, fileId = randomInt(1, 0x7fffffff)): Tag {
   return { fileId, gen };
 }
 
-const openAsync = promisify(fs.open) as (path: string, flags: number) => Promise<number>;
-
-
-interface Settled {
-  result: SyscallResult;
-  at: number;
-}
-
-/** Tracks a blocking call: when it settled and how. */
-function track(call: BlockingCall): { call: BlockingCall; settled: Promise<Settled>; done: Settled | null } {
-  const t = {
-    call,
-    done: null as Settled | null,
-    settled: call.promise.then(
-      () => ({ result: OK, at: performance.now() }),
-      (e) => ({ result: failure(e), at: performance.now() }),
-    ),
-  };
-  t.settled.then((s) => (t.done = s));
-  return t;
-}
+/** How often the op's thread is looked at while the pin is held. */
+const SAMPLE_MS = 2;
 
 /** The op as a sequence of blocking steps (unlink is unlink + last close). */
 function opSteps(op: LayoutOp, f: CaseFiles, opt: TimelineOptions): Array<() => BlockingCall> {
@@ -165,22 +127,82 @@ function peerFor(op: LayoutOp, fileTag: Tag): { needed: boolean; tag: Tag | null
   }
 }
 
-/** Runs one case. `seq` makes file names unique within the worker's life. */
-export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers, pmdProbe: PmdProbe, seq: number): Promise<CaseObservation> {
+/** stat and FIEMAP of the pinned range; no FIEMAP_FLAG_SYNC: looking must not write the file back. */
+function fileFacts(fd: number): FileFacts {
+  const st = fs.fstatSync(fd);
+  let extents: FileFacts['extents'] = null;
+  try {
+    extents = native.fiemap(fd, PIN_FIRST_PAGE * PAGE, PIN_PAGES * PAGE, false);
+  } catch {
+    // No FIEMAP on this filesystem (tmpfs): no extents to report.
+  }
+  return { size: st.size, blocks: st.blocks, extents };
+}
+
+/**
+ * One look at a thread: is it inside its call, in which state; wchan and stack only when
+ * it sleeps there. The call's boundaries are read before and after /proc: only a call
+ * that was in progress across both reads is the one /proc saw (a thread that has just
+ * left its call sleeps in the pool's own wait).
+ */
+function sampleThread(tid: number, sinceMs: number): ThreadSample {
+  const before = native.callPhase(tid);
+  const base = `/proc/self/task/${tid}`;
+  const stat = readOrNull(`${base}/stat`);
+  const state = stat ? parseStatState(stat) : null;
+  const sleeping = state === 'S' || state === 'D';
+  const stack = before.enteredNs > 0 && before.exitedNs === 0 && sleeping ? readOrNull(`${base}/stack`) : null;
+  const wchan = stack !== null ? readOrNull(`${base}/wchan`) : null;
+  const after = native.callPhase(tid);
+  const inCall = before.enteredNs > 0 && before.exitedNs === 0 && after.enteredNs === before.enteredNs && after.exitedNs === 0;
+  return {
+    atMs: monoMs() - sinceMs,
+    inCall,
+    state,
+    wchan: inCall ? wchan || null : null,
+    stack: inCall && stack !== null ? parseStack(stack) : null,
+  };
+}
+
+function readOrNull(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs one case. `seq` makes file names unique within the worker's life; `onOpThread`
+ * hears the thread of each op step as it starts (so a worker that stops answering can
+ * be judged by that thread alone).
+ */
+export async function runTimeline(
+  c: Case,
+  opt: TimelineOptions,
+  peers: PinPeers,
+  pmdProbe: PmdProbe,
+  seq: number,
+  onOpThread: (tid: number) => void = () => undefined,
+): Promise<CaseObservation> {
   const obs: CaseObservation = {
     daxVerified: false,
     pmd: null,
     map: OK,
-    pin: OK,
-    op: { ok: false, errno: null, started: false, returnedMs: null, blockedUntilRelease: false, afterReleaseMs: null, hung: null, taskState: null, stack: null },
+    pin: { ok: true, errno: null, held: false, evidence: null },
+    op: notStartedOp(),
     views: { ...NA_VIEWS },
+    viewDetail: {},
+    file: { before: null, after: null },
     sigbus: [],
-    release: { ok: true, errno: null, ms: null },
-    canary: { files: 0, bytes: 0 },
+    release: { ok: true, errno: null, ms: null, result: null },
+    canary: { files: 0, bytes: 0, reusedPinnedBytes: null },
     retire: false,
     notes: [],
     unsupported: null,
   };
+  // A pin or op that cannot exist here (no nbd module, no RDMA device, a filesystem
+  // daxpin did not mount) is not applicable: nothing is measured.
   obs.unsupported = await peers.notApplicable(c, opt);
   if (obs.unsupported !== null) return obs;
   const pageCount = c.mapping.pageSize === 'pmd' ? PMD_FILE_PAGES : PTE_FILE_PAGES;
@@ -192,11 +214,7 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers
   const writtenTag: Tag = { fileId: fileTag.fileId, gen: WRITTEN };
   const files: CaseFiles = { path: `${base}.data`, fd: -1, peerPath: null, peerFd: null, fileTag, peerTag: null, canaries: [] };
   let mapping: MappingHandle | null = null;
-  let ring: RingHandle | null = null;
-  let aio: AioHandle | null = null;
-  let rdma: RdmaDeviceHandle | null = null;
-  let pipeFds: [number, number] | null = null;
-  let pinFd: number | null = null;
+  let pin: HeldPin | null = null;
   let opStuck = false;
 
   try {
@@ -238,81 +256,37 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers
     // What the pinned range may legitimately hold afterwards: its own bytes, the
     // bytes written through the pin or the mapping, and the peer's bytes when the op
     // copies or clones them in. Any other daxpin-tagged bytes are another file's.
-    const opWrites = files.peerTag && c.layoutOp.pinnedFileIs === 'dest' ? [files.peerTag] : [];
-    const legit: ViewExpectation = { original: [fileTag], written: [writtenTag, ...opWrites] };
+    const opWrites = files.peerTag && c.layoutOp.pinnedFileIs === 'dest' && files.peerTag !== fileTag ? [files.peerTag] : [];
+    const legit: ViewExpectation = { original: [fileTag], written: [writtenTag], peer: opWrites };
 
     // --- pin
-    const pin = await startPin(c, mapping, pinOff, pinLen, peers, writtenTag, legit, opt);
+    const pinCtx: PinContext = {
+      method: c.pinMethod,
+      mapping,
+      offset: pinOff,
+      length: pinLen,
+      peers,
+      writtenTag,
+      startWaitMs: Math.max(2000, opt.hold.holdMs),
+      completeWaitMs: Math.max(opt.settleMs, 1000),
+    };
+    pin = await startPin(pinCtx);
     obs.pin = pin.result;
     obs.notes.push(...pin.notes);
-    ring = pin.ring;
-    aio = pin.aio;
-    rdma = pin.rdma;
-    pipeFds = pin.pipe;
-    pinFd = pin.fd;
     const writtenBeforeOp: Tag[] = [];
-    if (pin.result.ok && c.pinMethod.kind === 'vmsplice') {
+    if (pin.result.held && pin.pipe) {
       // Write through the mapping after vmsplice: if the pipe later shows these
       // bytes, it holds references to the pages rather than a copy.
       const w = mapping.write(pinOff, makePattern(pinLen, writtenTag, PIN_FIRST_PAGE));
       if (w.sigbus) obs.sigbus.push('write-after-pin');
       writtenBeforeOp.push(writtenTag);
     }
+    obs.file.before = fileFacts(files.fd);
     if (!c.mapping.mappedDuringOp) mapping.unmap();
 
     // --- the op, concurrently with the held pin
-    const steps = opSteps(c.layoutOp, files, opt);
-    const opStart = performance.now();
-    obs.op.started = true;
-    let currentTid = 0;
-    const opRun = (async (): Promise<Settled> => {
-      let last: Settled = { result: OK, at: performance.now() };
-      for (const step of steps) {
-        const t = track(step());
-        currentTid = t.call.tid;
-        last = await t.settled;
-        if (!last.result.ok) break;
-      }
-      // Mounted again at once: canaries, views and the next case need the filesystem.
-      if (c.layoutOp.kind === 'umount' && last.result.ok) remount(opt, obs);
-      if (c.layoutOp.kind === 'umount' && last.result.errno === 'EBUSY') obs.notes.push(`umount EBUSY; held by: ${holdersUnder(opt.mount!.target).join('; ') || 'no process'}`);
-      return last;
-    })();
-    let opDone: Settled | null = null;
-    opRun.then((s) => (opDone = s));
-
-    // Hold until the op returns or holdMs passes, whichever is first: once the op
-    // has returned while pinned, holding longer measures nothing more.
-    const early = await within(opRun, opt.holdMs);
-    if (early && pin.held) {
-      // The op is done while the pin is still held: write canaries into whatever
-      // it freed, so a block still referenced by the pin shows up as foreign data.
-      await writeCanaries(files, opt, obs);
-    }
-
-    // --- release
-    const releasedAt = performance.now();
-    obs.release = await releasePin(c, pin, opt);
-    if (pin.pipe && obs.release.ok) obs.views.pipe = pin.drained ?? 'n/a';
-
-    // --- settle: give the op settleMs after the release
-    if (!opDone) await within(opRun, opt.settleMs);
-    if (!opDone) {
-      const state = readTaskState(process.pid, currentTid);
-      obs.op.taskState = state.state;
-      obs.op.stack = state.stack;
-      native.tgkill(currentTid, native.INTERRUPT_SIGNAL);
-      await within(opRun, opt.signalWaitMs);
-      obs.op.hung = (opDone ? 'interruptible' : 'uninterruptible') as HungState;
-    }
-    const settled = opDone as Settled | null;
-    if (settled) {
-      obs.op.ok = settled.result.ok;
-      obs.op.errno = settled.result.errno;
-      obs.op.returnedMs = round(settled.at - opStart);
-      obs.op.blockedUntilRelease = settled.at >= releasedAt;
-      obs.op.afterReleaseMs = settled.at >= releasedAt ? round(settled.at - releasedAt) : null;
-    } else {
+    const op = await runOp(c, files, pin, pinCtx, opt, obs, onOpThread);
+    if (!op.settled) {
       opStuck = true;
       obs.retire = true;
       // Reading the file now could block this thread behind the stuck op.
@@ -321,17 +295,27 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers
     }
 
     // --- views, after everything has settled
+    const sources = tagSources(files);
+    const record = (name: ViewName, r: ViewReading, pages = PIN_PAGES) => {
+      obs.views[name] = r.class;
+      const d = detail(r, sources, pages);
+      if (d) obs.viewDetail[name] = d;
+    };
+    if (pin.drained) record('pipe', readView(pin.drained, legit, PIN_FIRST_PAGE));
     if (mapping.mapped) {
       const r = mapping.read(pinOff, pinLen);
       if (r.sigbus) obs.sigbus.push('buffer');
-      obs.views.buffer = r.sigbus ? 'n/a' : classifyView(r.data, legit);
+      else record('buffer', readView(r.data, legit, PIN_FIRST_PAGE));
     }
-    if (files.fd >= 0) obs.views.file = classifyView(preadAll(files.fd, pinOff, pinLen), legit);
-    else if (c.layoutOp.kind === 'umount' && fs.existsSync(files.path)) {
-      // The still-linked file after its eviction at unmount, read from the remounted filesystem.
+    if (files.fd >= 0) {
+      record('file', readView(preadAll(files.fd, pinOff, pinLen), legit, PIN_FIRST_PAGE));
+      obs.file.after = fileFacts(files.fd);
+    } else if (c.layoutOp.kind === 'umount' && fs.existsSync(files.path)) {
+      // The still-linked file after its eviction at unmount, read from the filesystem mounted again.
       const fd = fs.openSync(files.path, fs.constants.O_RDONLY);
       try {
-        obs.views.file = classifyView(preadAll(fd, pinOff, pinLen), legit);
+        record('file', readView(preadAll(fd, pinOff, pinLen), legit, PIN_FIRST_PAGE));
+        obs.file.after = fileFacts(fd);
       } finally {
         fs.closeSync(fd);
       }
@@ -344,160 +328,119 @@ export async function runTimeline(c: Case, opt: TimelineOptions, peers: PinPeers
       // a write through a pin into a block the clone now shares.
       const clonedAfterRelease = obs.op.blockedUntilRelease ? [writtenTag] : [];
       const peerOriginal = c.layoutOp.pinnedFileIs === 'source' ? [fileTag, ...writtenBeforeOp, ...clonedAfterRelease] : [files.peerTag!];
-      obs.views.peer = classifyView(preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] });
+      record('peer', readView(preadAll(files.peerFd, pinOff, pinLen), { original: peerOriginal, written: [] }, PIN_FIRST_PAGE));
     }
-    if (files.canaries.length > 0) obs.views.canary = classifyCanaries(files);
+    if (files.canaries.length > 0) readCanaries(files, obs, sources);
     return obs;
   } finally {
-    if (!opStuck) await cleanup(files, mapping, ring, aio, rdma, pipeFds, pinFd, obs);
+    if (!opStuck) await cleanup(files, mapping, pin, obs);
   }
+}
+
+interface OpRun {
+  settled: Settled | null;
+}
+
+/**
+ * Starts the op's steps, holds the pin while sampling the op's thread, releases on the
+ * hold policy, gives the op settleMs, signals its thread if it is still in its call, and
+ * fills obs.op, obs.release and the canaries. Returns how the op ended (null: stuck).
+ */
+async function runOp(
+  c: Case,
+  files: CaseFiles,
+  pin: HeldPin,
+  pinCtx: PinContext,
+  opt: TimelineOptions,
+  obs: CaseObservation,
+  onOpThread: (tid: number) => void,
+): Promise<OpRun> {
+  const steps = opSteps(c.layoutOp, files, opt);
+  const opStart = monoMs();
+  let currentTid = 0;
+  let firstEntered: number | null = null;
+  obs.op.started = true;
+  const opRun = (async (): Promise<Settled> => {
+    let last: Settled = { result: OK, ret: null, aux: null, enteredMs: null, at: monoMs() };
+    for (const step of steps) {
+      const t = track(step());
+      currentTid = t.call.tid;
+      onOpThread(currentTid);
+      last = await t.settled;
+      firstEntered ??= last.enteredMs;
+      if (!last.result.ok) break;
+    }
+    if (c.layoutOp.kind === 'umount') afterUmount(last, opt, obs);
+    return last;
+  })();
+  let opDone: Settled | null = null;
+  opRun.then((s) => (opDone = s));
+
+  // --- hold: sample the op's thread until the policy says release
+  const policy: HoldPolicy = opt.hold;
+  const samples: ThreadSample[] = [];
+  for (;;) {
+    const s = sampleThread(currentTid, opStart);
+    if (opDone === null) samples.push(s);
+    if (shouldRelease(policy, monoMs() - opStart, opDone !== null, asleepSince(samples))) break;
+    await Promise.race([opRun, sleep(SAMPLE_MS)]);
+  }
+  // The op is done while the pin is still held: write canaries into whatever it freed,
+  // so a block still referenced by the pin shows up as foreign data.
+  if (opDone !== null && pin.result.held) await writeCanaries(files, opt, obs);
+
+  // --- release, with a last look at the op's thread right before it
+  const atRelease = opDone === null ? sampleThread(currentTid, opStart) : null;
+  if (atRelease) samples.push(atRelease);
+  obs.op.asleepAtRelease = atRelease !== null && isAsleep(atRelease);
+  obs.op.wait = lastWait(samples);
+  const releasedAt = monoMs();
+  obs.release = await releasePin(pinCtx, pin);
+
+  // --- settle: give the op settleMs after the release; then signal its thread, only
+  // while that thread is inside the op's call (an idle pool thread must not be hit).
+  if (opDone === null) await within(opRun, opt.settleMs);
+  if (opDone === null) {
+    const s = sampleThread(currentTid, opStart);
+    obs.op.taskState = s.state;
+    obs.op.stack = s.stack;
+    if (s.inCall) {
+      obs.op.signalledAtMs = round(monoMs() - releasedAt);
+      native.tgkill(currentTid, native.INTERRUPT_SIGNAL);
+      await within(opRun, opt.signalWaitMs);
+      const after = opDone as Settled | null;
+      obs.op.hung = (after === null ? 'uninterruptible' : after.result.errno === 'EINTR' ? 'interruptible' : null) as HungState;
+    } else {
+      await within(opRun, opt.signalWaitMs);
+      if (opDone === null) obs.op.hung = 'uninterruptible';
+    }
+  }
+  const settled = opDone as Settled | null;
+  if (!settled) return { settled: null };
+  obs.op.ok = settled.result.ok;
+  obs.op.errno = settled.result.errno;
+  obs.op.result = settled.result.ok ? settled.ret : null;
+  if (c.layoutOp.kind === 'dedupe' && settled.result.ok) {
+    obs.op.dedupe = { status: settled.aux === 0 ? 'same' : 'differs', bytesDeduped: settled.ret ?? 0 };
+  }
+  obs.op.returnedMs = round(settled.at - (firstEntered ?? opStart));
+  const returnedAfterRelease = settled.at >= releasedAt;
+  obs.op.blockedUntilRelease = pin.result.held && obs.op.asleepAtRelease && returnedAfterRelease;
+  obs.op.afterReleaseMs = returnedAfterRelease ? round(settled.at - releasedAt) : null;
+  return { settled };
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-interface StartedPin {
-  result: SyscallResult;
-  /** true while the kernel holds references that only our release drops. */
-  held: boolean;
-  io: ReturnType<typeof track> | null;
-  ring: RingHandle | null;
-  aio: AioHandle | null;
-  rdma: RdmaDeviceHandle | null;
-  pipe: [number, number] | null;
-  fd: number | null;
-  drained?: ViewClass;
-  /** The pipe references the file's pages, so it may hold what the file may hold. */
-  legit: ViewExpectation;
-  /** The I/O peer holding an O_DIRECT pin. */
-  peer: PeerClient | null;
-  notes: string[];
-}
-
-async function startPin(
-  c: Case,
-  m: MappingHandle,
-  off: number,
-  len: number,
-  peers: PinPeers,
-  writtenTag: Tag,
-  legit: ViewExpectation,
-  opt: TimelineOptions,
-): Promise<StartedPin> {
-  const pin: StartedPin = { result: OK, held: false, io: null, ring: null, aio: null, rdma: null, pipe: null, fd: null, legit, peer: null, notes: [] };
-  const kind = c.pinMethod.kind;
-  try {
-    if (c.pinMethod.io) return await startIoPin(pin, c.pinMethod.io, m, off, len, peers, writtenTag, opt);
-    switch (kind) {
-      case 'none':
-        return pin;
-      case 'uring-fixed':
-        pin.ring = new native.Ring();
-        pin.ring.registerBuffers(m, off, len);
-        pin.held = true;
-        return pin;
-      case 'vmsplice':
-        pin.pipe = native.pipe(Math.max(len, 65536));
-        native.vmsplice(pin.pipe[1], m, off, len);
-        pin.held = true;
-        return pin;
-      case 'rdma-mr':
-      case 'rdma-mr-odp': {
-        const rdma = peers.rdma();
-        if (!rdma.ok) throw new Error(rdma.reason);
-        pin.rdma = new native.RdmaDevice!(rdma.device);
-        const caps = pin.rdma.odpCaps();
-        if (kind === 'rdma-mr-odp') pin.notes.push(`device ${rdma.device} ODP caps ${caps ? `general 0x${caps.general.toString(16)} rc 0x${caps.rc.toString(16)}` : 'unknown'}: ${odpOffered(caps) ? 'offered' : 'not offered'}`);
-        pin.rdma.regMr(m, off, len, kind === 'rdma-mr-odp');
-        pin.held = true;
-        return pin;
-      }
-      default:
-        throw new Error(`pin method ${c.pinMethod.name} has no start`);
-    }
-  } catch (e) {
-    pin.result = failure(e);
-    return pin;
-  }
-}
-
-/** An O_DIRECT read/write of the peer's file or device, held until the peer answers. */
-async function startIoPin(
-  pin: StartedPin,
-  io: PinIo,
-  m: MappingHandle,
-  off: number,
-  len: number,
-  peers: PinPeers,
-  writtenTag: Tag,
-  opt: TimelineOptions,
-): Promise<StartedPin> {
-  const peer = await peers.ioPeer(io.peer, opt);
-  pin.peer = peer;
-  const reading = io.direction === 'read';
-  // Opened from the thread pool: the FUSE peer's requests for the open must not wait
-  // on this thread. A plain fd, not a FileHandle: Node closes those on GC from this thread.
-  pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
-  await peer.arm(writtenTag);
-  const fileOffset = PIN_FIRST_PAGE * PAGE;
-  switch (io.submit) {
-    case 'syscall':
-      pin.io = track(reading ? native.startRead(pin.fd, m, off, len) : native.startWrite(pin.fd, m, off, len));
-      break;
-    case 'uring':
-      pin.ring = new native.Ring();
-      pin.io = track(pin.ring.startIo(io.direction, pin.fd, m, off, len, fileOffset));
-      break;
-    case 'aio':
-      pin.aio = new native.Aio();
-      pin.io = track(pin.aio.startIo(io.direction, pin.fd, m, off, len, fileOffset));
-      break;
-  }
-  // The kernel pins the pages before it sends the request: a held request is a held pin.
-  const first = await Promise.race([peer.waitForRequest(Math.max(2000, opt.holdMs)), pin.io!.settled]);
-  if (typeof first === 'object') {
-    // The I/O finished (or failed) without ever reaching the peer: no pin was held.
-    pin.result = first.result.ok ? { ok: false, errno: null } : first.result;
-    pin.io = null;
-  } else if (!first) {
-    pin.result = { ok: false, errno: null };
-  } else {
-    pin.held = true;
-  }
-  return pin;
-}
-
-async function releasePin(c: Case, pin: StartedPin, opt: TimelineOptions): Promise<SyscallResult & { ms: number | null }> {
-  if (!pin.held) return { ok: true, errno: null, ms: null };
-  const t0 = performance.now();
-  try {
-    if (pin.peer) {
-      // Answer the held request(s); the kernel completes the I/O and drops the pin.
-      await pin.peer.releaseAll();
-      const settled = await within(pin.io!.settled, Math.max(opt.settleMs, 1000));
-      if (!settled) return { ok: false, errno: null, ms: null };
-      return { ...settled.result, ms: round(settled.at - t0) };
-    }
-    switch (c.pinMethod.kind) {
-      case 'uring-fixed':
-        pin.ring!.unregisterBuffers();
-        break;
-      case 'vmsplice':
-        pin.drained = classifyView(drainPipe(pin.pipe![0]), pin.legit);
-        break;
-      case 'rdma-mr':
-      case 'rdma-mr-odp':
-        pin.rdma!.deregMr();
-        break;
-    }
-  } catch (e) {
-    return { ...failure(e), ms: round(performance.now() - t0) };
-  }
-  return { ok: true, errno: null, ms: round(performance.now() - t0) };
-}
-
-/** Mounts the filesystem again after an umount op, as daxpin first mounted it. */
-function remount(opt: TimelineOptions, obs: CaseObservation): void {
+/**
+ * After an umount op: mount the filesystem again at once, as daxpin first mounted it
+ * (canaries, views and the next case need it); when the kernel said EBUSY, note who
+ * held the mount.
+ */
+function afterUmount(last: Settled, opt: TimelineOptions, obs: CaseObservation): void {
   const m = opt.mount!;
+  if (last.result.errno === 'EBUSY') obs.notes.push(`umount EBUSY; held by: ${holdersUnder(m.target).join('; ') || 'no process'}`);
+  if (!last.result.ok) return;
   try {
     native.mount(m.source, m.target, m.fsType, 0, m.data);
     fs.mkdirSync(opt.dir, { recursive: true });
@@ -506,22 +449,20 @@ function remount(opt: TimelineOptions, obs: CaseObservation): void {
   }
 }
 
-function drainPipe(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, buf, 0, buf.length, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
-      throw e;
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-    if (chunks.reduce((a, b) => a + b.length, 0) >= PIN_PAGES * PAGE) break;
-  }
-  return Buffer.concat(chunks);
+/** Whose file each tag of the case belongs to, to name the source of foreign bytes. */
+function tagSources(files: CaseFiles): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const c of files.canaries) m.set(c.tag.fileId >>> 0, 'canary');
+  if (files.peerTag) m.set(files.peerTag.fileId >>> 0, files.peerTag.fileId === files.fileTag.fileId ? 'file' : 'peer');
+  m.set(files.fileTag.fileId >>> 0, 'file');
+  return m;
+}
+
+function detail(r: ViewReading, sources: Map<number, string>, pages: number): ViewDetail | null {
+  if (!r.description) return null;
+  const { foreignTags, ...counts } = r.description.counts;
+  const from = [...new Set(foreignTags.map((k) => sources.get(Number(k.split(':')[0])) ?? 'other'))].sort();
+  return { pages: pages > 0 ? r.description.pages.padEnd(pages, '-') : '', counts, foreignFrom: from };
 }
 
 // Views are read once the op has settled and the pin is released, on this thread:
@@ -571,8 +512,13 @@ async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseOb
   }
 }
 
-function classifyCanaries(files: CaseFiles): ViewClass {
+/** Reads the canaries back: their class and detail, and how many of their bytes sit on blocks the pinned range had before the op. */
+function readCanaries(files: CaseFiles, obs: CaseObservation, sources: Map<number, string>): void {
   const classes = new Set<ViewClass>();
+  const counts = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0 };
+  const from = new Set<string>();
+  const pinned = (obs.file.before?.extents ?? []).filter((e) => e.physical > 0);
+  let reused: number | null = pinned.length > 0 ? 0 : null;
   for (const c of files.canaries) {
     if (c.length === 0) continue;
     let data: Buffer | null = null;
@@ -581,43 +527,57 @@ function classifyCanaries(files: CaseFiles): ViewClass {
     } catch {
       // gone or unreadable: no view
     }
-    classes.add(classifyView(data, { original: [c.tag], written: [] }, c.pattern ?? undefined));
+    const r = readView(data, { original: [c.tag], written: [] }, 0, c.pattern ?? undefined);
+    classes.add(r.class);
+    const d = detail(r, sources, 0);
+    if (d) {
+      for (const k of Object.keys(counts) as Array<keyof typeof counts>) counts[k] += d.counts[k];
+      d.foreignFrom.forEach((f) => from.add(f));
+    }
+    if (reused !== null) reused = addReuse(reused, c.path, pinned);
   }
-  if (classes.has('foreign')) return 'foreign';
-  if (classes.size === 0) return 'n/a';
-  return classes.size === 1 ? [...classes][0] : 'mixed';
+  obs.views.canary = classes.has('foreign') ? 'foreign' : classes.size === 0 ? 'n/a' : classes.size === 1 ? [...classes][0] : 'mixed';
+  obs.viewDetail.canary = { pages: '', counts, foreignFrom: [...from].sort() };
+  obs.canary.reusedPinnedBytes = reused;
 }
 
-async function cleanup(
-  files: CaseFiles,
-  mapping: MappingHandle | null,
-  ring: RingHandle | null,
-  aio: AioHandle | null,
-  rdma: RdmaDeviceHandle | null,
-  pipe: [number, number] | null,
-  pinFd: number | null,
-  obs: CaseObservation,
-): Promise<void> {
+/** Bytes of a canary whose physical extents overlap the pinned range's extents of before the op; null when unknown. */
+function addReuse(sum: number | null, file: string, pinned: NonNullable<FileFacts['extents']>): number | null {
+  if (sum === null) return null;
+  let fd = -1;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY);
+    // A canary's writeback changes nothing under test: FIEMAP_FLAG_SYNC gives its blocks their addresses.
+    const extents = native.fiemap(fd, 0, CANARY_FILE, true);
+    for (const e of extents) {
+      for (const p of pinned) {
+        const lo = Math.max(e.physical, p.physical);
+        const hi = Math.min(e.physical + e.length, p.physical + p.length);
+        if (hi > lo) sum += hi - lo;
+      }
+    }
+    return sum;
+  } catch {
+    return null;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+async function cleanup(files: CaseFiles, mapping: MappingHandle | null, pin: HeldPin | null, obs: CaseObservation): Promise<void> {
   if (mapping?.mapped) mapping.unmap();
-  ring?.close();
-  rdma?.close();
-  if (aio && (await within(aio.close().promise.then(() => true, () => true), 5000)) === null) {
-    // io_destroy waits for a request its peer never answered: this worker cannot go on.
+  if (pin && !(await closePin(pin))) {
     obs.retire = true;
-    obs.notes.push('io_destroy did not return: an AIO request is still in flight');
+    obs.notes.push('the pin could not be closed (io_destroy did not return: an AIO request is still in flight)');
   }
   if (files.freezeFd !== undefined) {
-    // A freeze whose thaw did not run (or failed) must not outlive the case.
+    // A freeze whose thaw did not run (or failed) must not outlive the case (EINVAL: not frozen).
     await within(native.startThaw(files.freezeFd).promise.catch(() => undefined), 5000);
     fs.closeSync(files.freezeFd);
   }
-  if (pipe) {
-    fs.closeSync(pipe[0]);
-    fs.closeSync(pipe[1]);
-  }
   // Closing the FUSE file sends FLUSH to the peer, and the last close of a DAX file
   // may wait for page references: close from blocking-call threads, not this one.
-  for (const fd of [pinFd, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);
+  for (const fd of [pin?.fd ?? null, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);
   // Unlinked here, synchronously: a case that cannot finish its clean-up is caught by
   // the orchestrator's case budget either way.
   for (const p of [files.path, files.peerPath, ...files.canaries.map((c) => c.path)]) {

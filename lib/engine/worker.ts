@@ -57,7 +57,7 @@ async function main(): Promise<void> {
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
         injectTestFault(c);
-        const observation = await runTimeline(c, m.options, peers, pmdProbe, m.seq);
+        const observation = await runTimeline(c, m.options, peers, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
         send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
         send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });

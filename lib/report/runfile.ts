@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { SCHEMA_VERSION, planKey } from '../outcome';
-import type { CaseRecord, ConfigRecord, EndRecord, RunLine, RunRecord } from '../outcome';
+import type { CaseRecord, ConfigRecord, EndRecord, KernelLogRecord, RunLine, RunRecord } from '../outcome';
 
 /** Bad input given to report/compare: the CLI prints the message and exits 2. */
 export class ReportInputError extends Error {
@@ -23,6 +23,8 @@ export interface ParsedRun {
   /** One record per planned case that ran, in file order (a repeated case keeps its last record). */
   cases: CaseRecord[];
   configs: ConfigRecord[];
+  /** Kernel log lines logged outside any case (set-up, between cases). */
+  kernelLogs: KernelLogRecord[];
   /** null when the run was killed before it could write its end record. */
   end: EndRecord | null;
   warnings: string[];
@@ -47,7 +49,7 @@ export function readRun(path: string): ParsedRun {
   return parseRunText(text, path);
 }
 
-const RECORD_KINDS = ['run', 'case', 'config', 'end'];
+const RECORD_KINDS = ['run', 'case', 'config', 'kernel-log', 'end'];
 const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned', 'unsupported'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
@@ -60,6 +62,7 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
   let run: RunRecord | null = null;
   const byKey = new Map<string, CaseRecord>();
   const configs: ConfigRecord[] = [];
+  const kernelLogs: KernelLogRecord[] = [];
   let end: EndRecord | null = null;
 
   for (let i = 0; i < lines.length; i++) {
@@ -95,12 +98,14 @@ export function parseRunText(text: string, source = '<input>'): ParsedRun {
       byKey.set(key, rec);
     } else if (rec.record === 'config') {
       configs.push(rec);
+    } else if (rec.record === 'kernel-log') {
+      kernelLogs.push(rec);
     } else {
       end = rec;
     }
   }
   if (run === null) throw new ReportInputError(`${source} has no complete run record; not a daxpin run file`);
-  return { source, run, cases: [...byKey.values()], configs, end, warnings };
+  return { source, run, cases: [...byKey.values()], configs, kernelLogs, end, warnings };
 }
 
 type Shape = Record<string, 'string' | 'number' | 'boolean' | 'object' | 'array'>;
@@ -128,6 +133,7 @@ const SHAPES: Record<string, Shape> = {
     kernelLog: 'array',
   },
   config: { runId: 'string', kernel: 'string', config: 'string', daxVerified: 'boolean' },
+  'kernel-log': { runId: 'string', kernel: 'string', phase: 'string', lines: 'array' },
   end: { runId: 'string', notRun: 'array' },
 };
 

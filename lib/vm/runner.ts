@@ -23,8 +23,8 @@ import { Case, CONFIGS, Config, MatrixName, findConfig } from '../cases/matrix';
 import { register } from '../host/lifecycle';
 import { kernelLogSignature } from '../engine/kmsg';
 import { newRunId, plan } from '../engine/run';
-import { CaseRecord, ConfigRecord, EndRecord, KernelLogLine, RunRecord, SCHEMA_VERSION, planKey, unmeasuredCase } from '../outcome';
-import { configViolations, invariantViolations, outcomeClass } from '../verdict';
+import { CaseRecord, ConfigRecord, EndRecord, KernelLogLine, KernelLogRecord, RunRecord, SCHEMA_VERSION, planKey, unmeasuredCase } from '../outcome';
+import { configViolations, invariantViolations, kernelLogRecordViolations, outcomeClass } from '../verdict';
 import { reason, VmError } from './errors';
 import { buildInitramfs } from './initramfs';
 import { Kernel, resolveKernel } from './kernels';
@@ -552,6 +552,11 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
         noteViolations(`config ${c.config}`, configViolations(c).length);
         const fsck = c.fsck ? `, ${c.fsck.tool} ${c.fsck.ok ? 'clean' : `exit ${c.fsck.exitCode}`}` : '';
         say(`config ${c.config}: ${c.error ? `not set up: ${c.error}` : `DAX ${c.daxVerified ? 'verified by statx' : 'off'}${fsck}`}`);
+      } else if (rec.record === 'kernel-log') {
+        // The guest's kernel log outside its cases (set-up, between cases): from boot on.
+        out.writeRaw(line);
+        const k = rec as unknown as KernelLogRecord;
+        noteViolations(`kernel log (${k.phase}${k.config ? ` ${k.config}` : ''})`, kernelLogRecordViolations(k).length);
       }
       // The guest's end record (per boot) is not copied: the host writes the run's one end record.
     }
@@ -632,6 +637,9 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelOutcome> {
         '--inflight',
         inflightFile,
         '--no-run-record',
+        // A guest is booted for the run: its whole kernel log, from boot, is the run's.
+        '--kernel-log-from',
+        'boot',
         '--matrix',
         o.matrix,
         '--hold-ms',

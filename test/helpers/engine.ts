@@ -6,15 +6,24 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Case, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_SIZE, PTE_FILE_PAGES, casesFor, findConfig } from '../../lib/cases/matrix';
-import { ORIGINAL, Tag, WRITTEN, classifyView, makePattern } from '../../lib/cases/patterns';
+import { ORIGINAL, Tag, WRITTEN, makePattern, readView } from '../../lib/cases/patterns';
 import { abortFuseConnectionsFor, settled } from '../../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../../lib/configs/setup';
 import { CaseTiming, Orchestrator } from '../../lib/engine/orchestrator';
+import { KernelLog } from '../../lib/engine/kmsg';
 import { newRunId } from '../../lib/engine/run';
 import { CaseRecord, SyscallResult, ViewClass } from '../../lib/outcome';
 import { MappingHandle, isSystemError, native } from '../../lib/native';
 
-export const TIMING: CaseTiming = { holdMs: 300, settleMs: 1000, signalWaitMs: 1000, caseBudgetMs: 30_000, canaryBytes: 256 * 1024 };
+export const TIMING: CaseTiming = {
+  holdMs: 300,
+  holdMode: 'evidence',
+  dwellMs: 25,
+  settleMs: 1000,
+  signalWaitMs: 1000,
+  caseBudgetMs: 30_000,
+  canaryBytes: 256 * 1024,
+};
 
 export function findCase(configName: string, id: string): Case {
   const config = findConfig(configName);
@@ -38,15 +47,23 @@ export async function scratch(configName: string): Promise<Scratch> {
   const prepared = await prepareScratch(findConfig(configName)!, { workDir });
   // One orchestrator (and so one worker) per timing, kept across calls like a run keeps it.
   const orchestrators = new Map<string, Orchestrator>();
+  // One kernel-log reader, as a run has; what is logged between cases is taken (and
+  // dropped) before each case, as a run writes it to a kernel-log record.
+  const kernelLog = new KernelLog('run-start');
   return {
     prepared,
     workDir,
     async run(ids, timing = TIMING) {
       const key = JSON.stringify(timing);
-      const o = orchestrators.get(key) ?? new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor);
+      const o =
+        orchestrators.get(key) ??
+        new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor, kernelLog);
       orchestrators.set(key, o);
       const out = new Map<string, CaseRecord>();
-      for (const id of ids) out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint, prepared.mount));
+      for (const id of ids) {
+        kernelLog.take();
+        out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint, prepared.mount));
+      }
       return out;
     },
     async close() {
@@ -121,7 +138,7 @@ export async function directVmspliceThenTruncate(dir: string): Promise<ViewClass
       if (n === 0) break;
       got += n;
     }
-    return classifyView(data.subarray(0, got), { original: [f.tag], written: [f.written] });
+    return readView(data.subarray(0, got), { original: [f.tag], written: [f.written] }, PIN_FIRST_PAGE).class;
   } finally {
     fs.closeSync(r);
     fs.closeSync(w);

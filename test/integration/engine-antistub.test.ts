@@ -3,9 +3,11 @@
 // takes, a kernel log line the test writes during a case shows up in that case only,
 // and the io_uring registration outcome differs between tmpfs and ext4 exactly as
 // the test's own syscalls on those filesystems differ. Needs root.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { invariantViolations } from '../../lib/verdict';
 import { CaseRecord } from '../../lib/outcome';
 import { Scratch, TIMING, directRegisterBuffers, scratch } from '../helpers/engine';
 import { NOTHING_LEFT, leftovers } from '../helpers/machine';
@@ -45,8 +47,10 @@ t.test('tmpfs and ext4', async (t) => {
     t.ok(r.op.returnedMs! <= r.durationMs);
   });
 
-  t.test('a kernel log line written during a case is in that case\'s record, and only there', async (t) => {
-    const nonce = randomBytes(6).toString('hex');
+  t.test('a kernel log line logged during a case is in that case\'s record, and only there; a user-space line is not', async (t) => {
+    // The kernel logs "COMM (PID): drop_caches: 2" for whoever writes drop_caches: a
+    // shell whose comm is the nonce makes the kernel itself log a line we can find.
+    const nonce = `dx${randomBytes(6).toString('hex')}`;
     const id = 'odirect-read.punch-hole.pte-shared';
     // A case that lasts: with a FUSE peer that answers nothing (test hook, inherited
     // by the worker forked for this timing) the release waits its 1.5 s settle time.
@@ -55,13 +59,16 @@ t.test('tmpfs and ext4', async (t) => {
     process.env.DAXPIN_TEST_PEER_NO_REPLY = '1';
     const running = tmpfs.run([id], slow).finally(() => delete process.env.DAXPIN_TEST_PEER_NO_REPLY);
     await new Promise((r) => setTimeout(r, 600));
-    fs.writeFileSync('/dev/kmsg', `<4>daxpin-test: antistub marker ${nonce}\n`);
+    fs.writeFileSync('/dev/kmsg', `<4>WARNING: user space ${nonce}\n`);
+    execFileSync('sh', ['-c', `printf ${nonce} > /proc/$$/comm && echo 2 > /proc/sys/vm/drop_caches`]);
     const during = (await running).get(id)!;
     const after = await only(tmpfs, 'none.punch-hole.pte-shared', 51);
-    t.ok(during.durationMs > 600, `the case lasted past the marker (${during.durationMs} ms)`);
-    const line = during.kernelLog.find((l) => l.text.includes(nonce));
-    t.ok(line, 'the marker is in the case that ran while it was written');
-    t.equal(line?.level, 4, 'at the level it was written with');
+    t.ok(during.durationMs > 600, `the case lasted past the line (${during.durationMs} ms)`);
+    const line = during.kernelLog.find((l) => l.text.includes(nonce) && l.text.includes('drop_caches'));
+    t.ok(line, "the kernel's line is in the case that ran while it was logged");
+    t.equal(line?.level, 6, 'at the level the kernel logged it with (pr_info)');
+    t.notOk(during.kernelLog.some((l) => l.text.includes(`user space ${nonce}`)), 'a user-space "WARNING" written to /dev/kmsg is not the kernel\'s');
+    t.same(invariantViolations(during).filter((v) => v.kind === 'kernel-log'), [], 'and no violation');
     t.notOk(after.kernelLog.some((l) => l.text.includes(nonce)), 'and not in the next case');
   });
 
@@ -71,8 +78,10 @@ t.test('tmpfs and ext4', async (t) => {
     const rec = { tmpfs: await only(tmpfs, id, 50), ext4: await only(ext4, id, 50) };
     t.comment(`direct ${JSON.stringify(direct)}; daxpin tmpfs ${JSON.stringify(rec.tmpfs.pin)} ext4 ${JSON.stringify(rec.ext4.pin)}`);
     t.notSame(direct.tmpfs, direct.ext4, 'the kernel treats the two differently');
-    t.same(rec.tmpfs.pin, direct.tmpfs, 'daxpin on tmpfs says what the kernel said to the test');
-    t.same(rec.ext4.pin, direct.ext4, 'daxpin on ext4 says what the kernel said to the test');
+    const syscall = (p: { ok: boolean; errno: string | null }) => ({ ok: p.ok, errno: p.errno });
+    t.same(syscall(rec.tmpfs.pin), direct.tmpfs, 'daxpin on tmpfs says what the kernel said to the test');
+    t.same(syscall(rec.ext4.pin), direct.ext4, 'daxpin on ext4 says what the kernel said to the test');
+    t.equal(rec.tmpfs.pin.held, rec.tmpfs.pin.ok, 'a registration the kernel accepted is a pin seen held');
   });
 
   t.test('nothing is left once both are torn down', async (t) => {

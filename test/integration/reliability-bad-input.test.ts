@@ -11,6 +11,7 @@ import t from 'tap';
 import { CliResult, runCli } from '../helpers/cli';
 import { devString } from '../../lib/host/mountinfo';
 import { runAText } from '../fixtures/runs';
+import { SCHEMA_VERSION } from '../../lib/outcome';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-badinput-'));
 const files = path.join(tmp, 'files');
@@ -39,7 +40,7 @@ const corrupt = file('corrupt.jsonl', (() => {
 })());
 const foreign = file('other.json', '{"name":"some-package","version":"1.0.0"}\n');
 const empty = file('empty.jsonl', '');
-const futureSchema = file('future.jsonl', runAText().replace(/"schema":1/g, '"schema":99'));
+const futureSchema = file('future.jsonl', runAText().replace(new RegExp(`"schema":${SCHEMA_VERSION}`, 'g'), '"schema":99'));
 const missing = path.join(files, 'missing.jsonl');
 
 /** The whole disk holding the root filesystem, as /dev/NAME. */
@@ -101,7 +102,7 @@ const BAD: Bad[] = [
   { why: 'report of a corrupt JSONL', args: ['report', corrupt], says: /corrupt\.jsonl line 3 is not JSON/ },
   { why: 'report of JSON that is not daxpin\'s', args: ['report', foreign], says: /other\.json line 1 has no daxpin "record" field; not a daxpin run file/ },
   { why: 'report of an empty file', args: ['report', empty], says: /empty\.jsonl is empty; not a daxpin run file/ },
-  { why: 'report of another schema version', args: ['report', futureSchema], says: /schema version 99, this daxpin reads version 1/ },
+  { why: 'report of another schema version', args: ['report', futureSchema], says: new RegExp(`schema version 99, this daxpin reads version ${SCHEMA_VERSION}`) },
   { why: 'report --format bogus', args: ['report', '--format', 'bogus', good], says: /unknown --format "bogus"; use one of html, md, junit, tap, kcidb/ },
   { why: 'report of the same run twice', args: ['report', good, good], says: /are the same run/ },
   { why: 'compare with one run missing', args: ['compare', good], says: /missing required argument 'new'/ },

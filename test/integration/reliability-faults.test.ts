@@ -81,7 +81,7 @@ t.test('a worker killed with SIGKILL while it holds a pin: the case is an error,
   await sleep(600);
   t.ok(fs.readFileSync(`/proc/${worker}/task/${worker}/stat`, 'utf8').length > 0, 'the worker is alive mid-case');
   process.kill(worker, 'SIGKILL');
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3); // a case daxpin could not measure: in doubt
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'error');
   t.match(victim.error, /worker killed by SIGKILL during the case/);
@@ -92,7 +92,7 @@ t.test('a worker killed with SIGKILL while it holds a pin: the case is an error,
 
 t.test('a worker that aborts in native code (test hook): the case is an error, the run goes on', async (t) => {
   const run = startRun(t, 'tmpfs', CASES, ['--hold-ms', '50', '--settle-ms', '500'], { DAXPIN_TEST_WORKER_ABORT: `tmpfs/${VICTIM}` });
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3); // a case daxpin could not measure: in doubt
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'error');
   t.match(victim.error, /worker killed by SIGABRT during the case/);
@@ -102,7 +102,7 @@ t.test('a worker that aborts in native code (test hook): the case is an error, t
 t.test('a worker whose main thread stops answering (test hook): abandoned at its deadline, the run goes on', async (t) => {
   const budget = 1000;
   const run = startRun(t, 'tmpfs', CASES, ['--hold-ms', '50', '--settle-ms', '300', '--case-budget-ms', String(budget)], { DAXPIN_TEST_WORKER_STALL: VICTIM });
-  const recs = await finished(t, run, CASES, 'tmpfs');
+  const recs = await finished(t, run, CASES, 'tmpfs', 3); // a case daxpin could not measure: in doubt
   const victim = recs.get(VICTIM)!;
   t.equal(victim.status, 'abandoned');
   t.match(victim.error, /did not answer within its deadline; threads in D state: 0; main thread S/, 'the main thread was seen sleeping interruptibly');
@@ -142,17 +142,18 @@ t.test('a worker thread stuck in D state (frozen ext4): recorded as an uninterru
   t.ok(retired);
   thaw();
 
-  const recs = await finished(t, run, cases, 'ext4', 1);
+  const recs = await finished(t, run, cases, 'ext4', 3);
   const stuck = recs.get(cases[0])!;
-  t.comment(`${stuck.status}: ${stuck.error ?? ''} state ${stuck.op.taskState} stack ${JSON.stringify(stuck.op.stack)}`);
-  t.ok(stuck.status === 'abandoned' || stuck.status === 'done', `recorded (${stuck.status})`);
-  t.equal(stuck.op.hung, 'uninterruptible');
-  t.equal(stuck.op.taskState, 'D', 'a thread was seen in D state');
-  t.ok(Array.isArray(stuck.op.stack) && stuck.op.stack.length > 0, 'with its kernel stack');
-  t.equal(outcomeClass(stuck).split(' ')[0], 'hung-D');
-  // daxpin cannot tell which call of the worker hung; it reports the D-state thread
-  // as an op hung after the release, which makes the run exit 1.
-  t.ok(invariantViolations(stuck).some((v) => v.kind === 'hung-after-release'));
+  t.comment(`${stuck.status}: ${stuck.error ?? ''}`);
+  t.equal(stuck.status, 'abandoned', 'the worker was given up on');
+  // The freeze caught the case creating its file, before its op: the op's own thread
+  // never ran, so nothing is said of the op. The stuck thread is told in the error.
+  t.equal(stuck.op.started, false, 'the op never started');
+  t.equal(stuck.op.hung, null, 'no hang is invented for an op that never ran');
+  t.equal(stuck.op.taskState, null);
+  t.match(stuck.error, /threads in D state: [1-9]/, 'the D-state thread is reported');
+  t.equal(outcomeClass(stuck).split(' ')[0], 'abandoned');
+  t.same(invariantViolations(stuck), [], 'no verdict on the kernel from a case daxpin could not measure');
   const next = recs.get(cases[1])!;
   t.equal(next.status, 'done', 'the next case ran after the thaw');
   t.equal(next.op.ok, true);

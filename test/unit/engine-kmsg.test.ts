@@ -2,17 +2,19 @@
 // that makes the same warning compare equal across boots and kernels, and which
 // records a case keeps. No kernel needed.
 import t from 'tap';
-import { KmsgRecord, MAX_LINES_PER_CASE, keepRecord, kernelLogSignature, parseKmsgRecord, toKernelLogLines } from '../../lib/engine/kmsg';
+import { KmsgRecord, LOST_RECORDS, MAX_LINES_PER_SLICE, isKernelRecord, kernelLogSignature, parseKmsgRecord, toKernelLogLines } from '../../lib/engine/kmsg';
 
 t.test('a record: level from the priority, sequence, timestamp, text up to the first newline', async (t) => {
   t.same(parseKmsgRecord('4,18734,98765432,-;WARNING: CPU: 1 PID: 42 at fs/dax.c:876 dax_insert_entry+0x1b2/0x2a0'), {
     level: 4,
+    facility: 0,
     seq: 18734,
     usec: 98765432,
     text: 'WARNING: CPU: 1 PID: 42 at fs/dax.c:876 dax_insert_entry+0x1b2/0x2a0',
   });
   // facility user (1 << 3) + level 6: the level is the low three bits
   t.equal(parseKmsgRecord('14,5,6,-;hello')?.level, 6);
+  t.equal(parseKmsgRecord('14,5,6,-;hello')?.facility, 1, 'the facility is the rest');
   t.equal(parseKmsgRecord('0,1,2,c;panic')?.level, 0);
 });
 
@@ -33,7 +35,7 @@ t.test('<lost> becomes a warning-level record that says records were overwritten
   t.equal(r?.level, 4);
   t.equal(r?.seq, -1);
   t.match(r?.text, /overwritten/);
-  t.ok(r && keepRecord(r), 'kept: a case must say its log is incomplete');
+  t.ok(r && isKernelRecord(r), 'kept: a case must say its log is incomplete');
 });
 
 t.test('something without a prefix is not a record', async (t) => {
@@ -92,26 +94,30 @@ t.test('different warnings keep different signatures', async (t) => {
   t.equal(new Set(sigs).size, sigs.length, sigs.join(' | '));
 });
 
-const rec = (level: number, text: string): KmsgRecord => ({ level, seq: 1, usec: 1, text });
+const rec = (level: number, text: string, facility = 0): KmsgRecord => ({ level, facility, seq: 1, usec: 1, text });
 
-t.test('keepRecord: warning level and above, and splats at any level; not routine noise', async (t) => {
-  t.ok(keepRecord(rec(4, 'some driver: odd but harmless')));
-  t.ok(keepRecord(rec(3, 'Buffer I/O error on dev loop0')));
-  t.ok(keepRecord(rec(0, 'Kernel panic - not syncing')));
-  t.ok(keepRecord(rec(6, 'Call Trace:')), 'call traces are logged at KERN_DEFAULT');
-  t.ok(keepRecord(rec(6, 'INFO: task node:1 blocked for more than 10 seconds.')));
-  t.ok(keepRecord(rec(7, 'possible circular locking dependency detected')));
-  t.notOk(keepRecord(rec(6, 'loop0: detected capacity change from 0 to 1048576')));
-  t.notOk(keepRecord(rec(5, 'EXT4-fs (loop0): mounted filesystem r/w with ordered data mode')));
-  t.notOk(keepRecord(rec(6, 'XFS (loop1): Ending clean mount')));
+t.test('every kernel-facility line is kept, whatever its level; user space writing to /dev/kmsg is not the kernel', async (t) => {
+  t.ok(isKernelRecord(rec(6, 'loop0: detected capacity change from 0 to 1048576')));
+  t.ok(isKernelRecord(rec(7, 'XFS (loop1): Ending clean mount')));
+  t.ok(isKernelRecord(rec(0, 'Kernel panic - not syncing')));
+  t.notOk(isKernelRecord(rec(4, 'WARNING: CPU: 0 PID: 1 at fake.c:1 user space pretending', 1)), 'a user-space WARNING');
+  t.notOk(isKernelRecord(rec(6, 'daxpin: begin ext4-dax/none.truncate-shrink.pte-shared', 1)), "daxpin's own case marker");
+  t.ok(isKernelRecord(rec(4, LOST_RECORDS, -1)), 'the note of lost records');
 });
 
-t.test('toKernelLogLines keeps what keepRecord keeps, signed, and caps the count', async (t) => {
-  const lines = toKernelLogLines([
+t.test('toKernelLogLines keeps the kernel lines, signed, and says how many it dropped beyond the cap', async (t) => {
+  const { lines, dropped } = toKernelLogLines([
     rec(6, 'loop0: detected capacity change'),
     rec(4, 'WARNING: CPU: 2 PID: 7 at fs/dax.c:1 f+0x1/0x2'),
+    rec(4, 'WARNING: from user space', 1),
   ]);
-  t.same(lines, [{ level: 4, signature: 'WARNING: CPU:N PID:N at fs/dax.c:N f', text: 'WARNING: CPU: 2 PID: 7 at fs/dax.c:1 f+0x1/0x2' }]);
-  const many = Array.from({ length: MAX_LINES_PER_CASE + 50 }, (_, i) => rec(4, `warning ${i}`));
-  t.equal(toKernelLogLines(many).length, MAX_LINES_PER_CASE);
+  t.same(lines, [
+    { level: 6, signature: 'loop0: detected capacity change', text: 'loop0: detected capacity change' },
+    { level: 4, signature: 'WARNING: CPU:N PID:N at fs/dax.c:N f', text: 'WARNING: CPU: 2 PID: 7 at fs/dax.c:1 f+0x1/0x2' },
+  ]);
+  t.equal(dropped, 0);
+  const many = Array.from({ length: MAX_LINES_PER_SLICE + 50 }, (_, i) => rec(4, `warning ${i}`));
+  const capped = toKernelLogLines(many);
+  t.equal(capped.lines.length, MAX_LINES_PER_SLICE);
+  t.equal(capped.dropped, 50, 'no silent cap');
 });

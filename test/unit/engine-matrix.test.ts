@@ -48,7 +48,7 @@ t.test('every matrix is a full cross: count = mappings x pins x ops, each combin
   const smoke = shape(casesFor(CONFIGS[0], 'smoke'));
   t.ok(smoke.pins < PIN_METHODS.length && smoke.ops < LAYOUT_OPS.length, 'smoke is smaller than default');
   t.ok(shape(casesFor(CONFIGS[0], 'smoke')).pins >= 2, 'smoke still has a control and a pin');
-  t.ok(casesFor(CONFIGS[0], 'smoke').some((c) => c.pinMethod.kind === 'none'), 'smoke has the control');
+  t.ok(casesFor(CONFIGS[0], 'smoke').some((c) => c.pinMethod.path === 'none'), 'smoke has the control');
 });
 
 t.test('ids are unique within a config, pin.op.mapping, and name the case they belong to', async (t) => {

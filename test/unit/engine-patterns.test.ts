@@ -7,13 +7,17 @@ import {
   RECORD,
   Tag,
   WRITTEN,
+  ViewExpectation,
   classifyCounts,
-  classifyView,
-  countView,
+  describeView,
   fillPattern,
   makePattern,
   readRecord,
+  readView,
 } from '../../lib/cases/patterns';
+
+const classifyView = (buf: Buffer | null, e: ViewExpectation, firstPage = 0) => readView(buf, e, firstPage).class;
+const countView = (buf: Buffer, e: ViewExpectation, firstPage = 0) => describeView(buf, e, firstPage).counts;
 
 const PAGE = 4096;
 const PER_PAGE = PAGE / RECORD;
@@ -72,12 +76,12 @@ t.test('countView counts each record by what it holds', async (t) => {
     Buffer.alloc(RECORD, 0xee),
   ]);
   const c = countView(buf, expect);
-  t.same(c, { original: PER_PAGE, written: PER_PAGE, zero: PER_PAGE, foreign: 2, garbage: 1, foreignTags: [`${other.fileId}:0`] });
+  t.same(c, { original: PER_PAGE, written: PER_PAGE, peer: 0, shifted: 0, zero: PER_PAGE, foreign: 2, garbage: 1, foreignTags: [`${other.fileId}:0`] });
 });
 
 t.test('a trailing partial record is not counted', async (t) => {
   const buf = Buffer.concat([makePattern(2 * RECORD, mine, 0), Buffer.alloc(RECORD - 1, 0xee)]);
-  t.same(countView(buf, expect), { original: 2, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] });
+  t.same(countView(buf, expect), { original: 2, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] });
 });
 
 t.test('another generation of this file is foreign unless expected', async (t) => {
@@ -96,12 +100,12 @@ t.test('foreign dominates everything else, however little of it there is', async
   const zerosAndForeign = Buffer.alloc(PAGE);
   makePattern(RECORD, other, 0).copy(zerosAndForeign, 0);
   t.equal(classifyView(zerosAndForeign, expect), 'foreign', 'not mixed');
-  const base = { original: 0, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  const base = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
   t.equal(classifyCounts({ ...base, original: 3, written: 3, zero: 3, garbage: 3, foreign: 1 }), 'foreign');
 });
 
 t.test('single classes, mixed and n/a', async (t) => {
-  const base = { original: 0, written: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  const base = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
   t.equal(classifyCounts({ ...base, original: 5 }), 'original');
   t.equal(classifyCounts({ ...base, written: 5 }), 'written');
   t.equal(classifyCounts({ ...base, zero: 5 }), 'zero');
@@ -122,14 +126,14 @@ t.test('partial-page zeroing is seen per record', async (t) => {
   for (const zeroFrom of [RECORD, PAGE / 2, PAGE - RECORD]) {
     const buf = makePattern(4 * PAGE, mine, 16);
     buf.fill(0, 2 * PAGE + zeroFrom, 3 * PAGE);
-    const c = countView(buf, expect);
+    const c = countView(buf, expect, 16);
     t.equal(c.zero, (PAGE - zeroFrom) / RECORD, `zeroed from ${zeroFrom}: zero records counted`);
     t.equal(c.original, 4 * PER_PAGE - c.zero);
     t.equal(classifyCounts(c), 'mixed');
   }
   const oneRecord = makePattern(PAGE, mine, 0);
   oneRecord.fill(0, 64, 96);
-  t.same(countView(oneRecord, expect), { original: PER_PAGE - 1, written: 0, zero: 1, foreign: 0, garbage: 0, foreignTags: [] }, 'one zeroed record');
+  t.same(countView(oneRecord, expect), { original: PER_PAGE - 1, written: 0, peer: 0, shifted: 0, zero: 1, foreign: 0, garbage: 0, foreignTags: [] }, 'one zeroed record');
   const unaligned = makePattern(PAGE, mine, 0);
   unaligned.fill(0, 100, PAGE);
   const c = countView(unaligned, expect);
@@ -137,4 +141,53 @@ t.test('partial-page zeroing is seen per record', async (t) => {
   t.equal(c.original, 3);
   t.equal(c.zero, PER_PAGE - 4);
   t.equal(classifyCounts(c), 'mixed');
+});
+
+t.test('positions: this file\'s bytes at another page index are shifted, not original', async (t) => {
+  const firstPage = 16;
+  const inPlace = makePattern(4 * PAGE, mine, firstPage);
+  t.equal(classifyView(inPlace, expect, firstPage), 'original');
+  t.equal(describeView(inPlace, expect, firstPage).pages, 'oooo');
+  // A collapse of pages 16..19 moves pages 20..23 down: the same file, the wrong index.
+  const collapsed = makePattern(4 * PAGE, mine, firstPage + 4);
+  t.equal(classifyView(collapsed, expect, firstPage), 'shifted', 'a collapse that moved data');
+  t.equal(describeView(collapsed, expect, firstPage).counts.shifted, 4 * PER_PAGE);
+  t.equal(describeView(collapsed, expect, firstPage).pages, 'ssss');
+  // Read from page 0 instead: the same bytes are shifted there too.
+  t.equal(classifyView(inPlace, expect, 0), 'shifted');
+});
+
+t.test('page letters: one per page, m for a page that mixes, and the peer\'s bytes as p', async (t) => {
+  const peer: Tag = { fileId: 0x5555, gen: ORIGINAL };
+  const e = { ...expect, peer: [peer] };
+  const buf = Buffer.concat([
+    makePattern(PAGE, mine, 0),
+    makePattern(PAGE, mineWritten, 1),
+    makePattern(PAGE, peer, 2),
+    Buffer.alloc(PAGE),
+    makePattern(PAGE, other, 4),
+    Buffer.alloc(PAGE, 0xee),
+  ]);
+  const mixed = makePattern(PAGE, mine, 6);
+  mixed.fill(0, PAGE / 2);
+  const d = describeView(Buffer.concat([buf, mixed]), e, 0);
+  t.equal(d.pages, 'owpzfgm');
+  t.equal(d.counts.peer, PER_PAGE);
+  t.equal(classifyCounts(d.counts), 'foreign');
+  t.equal(classifyView(makePattern(PAGE, peer, 2), e, 2), 'written', 'the op\'s peer bytes copied in are bytes written during the case');
+});
+
+t.test('foreign dominates shifted, shifted dominates the rest', async (t) => {
+  const base = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  t.equal(classifyCounts({ ...base, shifted: 1, foreign: 1 }), 'foreign');
+  t.equal(classifyCounts({ ...base, shifted: 1, original: 9, zero: 3 }), 'shifted');
+  t.equal(classifyCounts({ ...base, peer: 2, written: 2 }), 'written');
+});
+
+t.test('a pristine view is all original without a pass over its records', async (t) => {
+  const canary = makePattern(4 * PAGE, other, 0);
+  const r = readView(Buffer.from(canary), { original: [other], written: [] }, 0, canary);
+  t.equal(r.class, 'original');
+  t.equal(r.description?.pages, 'oooo');
+  t.equal(r.description?.counts.original, 4 * PER_PAGE);
 });

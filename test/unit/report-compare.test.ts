@@ -14,7 +14,7 @@ t.test('compare finds the planted regressions and nothing else', async (t) => {
     cmp.regressions.map((r) => `${r.key} ${r.violations.map((v) => v.kind).join(',')}`),
     [
       `${PLANTED.crashed} kernel-log,crashed`,
-      `${PLANTED.warn} kernel-log`,
+      `${PLANTED.warn} kernel-log,taint`,
       `${PLANTED.foreign} foreign-data,foreign-data`,
       `${PLANTED.fsckConfig} fsck`,
     ],

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
+import { SCHEMA_VERSION } from '../../lib/outcome';
 import { compareCommand, reportCommand } from '../../lib/report/commands';
 import { notRunKeys, parseRunText, readRun, ReportInputError } from '../../lib/report/runfile';
 import { PLANTED, RUN_A, caseRecord, runAText, runBText } from '../fixtures/runs';
@@ -48,12 +49,12 @@ t.test('malformed text is refused with one line naming the place', async (t) => 
     ['a JSON array', '[1,2,3]\n', /^x\.jsonl line 1 is not a JSON object/],
     ['JSON without "record"', '{"name":"daxpin","version":"0.1.0"}\n', /^x\.jsonl line 1 has no daxpin "record" field/],
     ['a pretty-printed JSON file', '{\n  "record": "run"\n}\n', /^x\.jsonl line 1 is not JSON/],
-    ['a newer schema', lines[0].replace('"schema":1', '"schema":2') + '\n', /schema version 2, this daxpin reads version 1/],
+    ['a newer schema', lines[0].replace(`"schema":${SCHEMA_VERSION}`, `"schema":${SCHEMA_VERSION + 1}`) + '\n', new RegExp(`schema version ${SCHEMA_VERSION + 1}, this daxpin reads version ${SCHEMA_VERSION}`)],
     ['no run record', lines.slice(1).join('\n'), /^x\.jsonl line 1: a case record before the run record/],
     ['only a torn run record', lines[0].slice(0, 40), /^x\.jsonl has no complete run record/],
     ['two run records', `${lines[0]}\n${lines[0]}\n`, /^x\.jsonl line 2: a second run record/],
     ['a record of another run', `${lines[0]}\n${lines[1].replace(RUN_A, 'other')}\n`, /^x\.jsonl line 2: record of run other in the file of run runA/],
-    ['a case without its fields', `${lines[0]}\n{"record":"case","schema":1,"runId":"${RUN_A}"}\n`, /^x\.jsonl line 2: case record without a valid "caseId"/],
+    ['a case without its fields', `${lines[0]}\n{"record":"case","schema":${SCHEMA_VERSION},"runId":"${RUN_A}"}\n`, /^x\.jsonl line 2: case record without a valid "caseId"/],
     ['an unknown status', `${lines[0]}\n${lines[1].replace('"status":"done"', '"status":"great"')}\n`, /unknown case status "great"/],
   ];
   for (const [name, text, message] of bad) {

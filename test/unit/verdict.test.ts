@@ -1,8 +1,14 @@
 import t from 'tap';
-import { classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, outcomeClass, verdictOf } from '../../lib/verdict';
+import { harnessFaults, classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, outcomeClass, verdictOf } from '../../lib/verdict';
 import { caseRecord } from '../fixtures/runs';
 
-const WAITED = { returnedMs: 503, blockedUntilRelease: true, afterReleaseMs: 3 };
+const WAITED = {
+  returnedMs: 503,
+  asleepAtRelease: true,
+  wait: { state: 'S', wchan: 'dax_layout_busy_page_range', site: ['dax_layout_busy_page_range'], atMs: 1 },
+  blockedUntilRelease: true,
+  afterReleaseMs: 3,
+};
 
 t.test('outcome classes follow the documented grammar', async (t) => {
   const cases: [string, ReturnType<typeof caseRecord>][] = [
@@ -50,9 +56,41 @@ t.test('severe kernel lines are told from routine ones', async (t) => {
   ]) {
     t.ok(isSevereKernelLine(line(s)), s);
   }
-  for (const s of ['XFS (pmem0): Mounting V5 Filesystem', 'EXT4-fs (pmem0): DAX enabled. Warning: DAX support is experimental', 'Call Trace: <TASK>', 'debug: bugfix applied']) {
+  for (const s of [
+    'EXT4-fs error (device pmem0): ext4_find_extent:938: inode #12: comm node: pblk 0 bad header/extent',
+    'XFS (pmem0): Metadata corruption detected at xfs_dinode_verify+0x0/0x0',
+    'XFS (pmem0): Corruption of in-memory data (0x8) detected at xfs_trans_cancel+0x0/0x0. Shutting down filesystem.',
+    'XFS (pmem0): Filesystem has been shut down due to log error (0x2).',
+    'EXT4-fs (pmem0): Remounting filesystem read-only',
+  ]) {
+    t.ok(isSevereKernelLine(line(s)), `a filesystem's own alarm: ${s}`);
+  }
+  for (const s of [
+    'XFS (pmem0): Mounting V5 Filesystem',
+    'EXT4-fs (pmem0): DAX enabled. Warning: DAX support is experimental',
+    'XFS (pmem0): DAX enabled. Warning: EXPERIMENTAL, use at your own risk',
+    'Call Trace: <TASK>',
+    'debug: bugfix applied',
+    '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
+  ]) {
     t.notOk(isSevereKernelLine(line(s)), s);
   }
+});
+
+t.test('a taint bit that appears during a case is a violation; one already set is not', async (t) => {
+  const kinds = (rec: ReturnType<typeof caseRecord>) => invariantViolations(rec).map((v) => `${v.kind}:${v.subject}`);
+  t.same(kinds(caseRecord('xfs-dax', 'none.truncate-shrink.pte-shared', { taintedBefore: 0, taintedAfter: 512 })), ['taint:512']);
+  t.same(kinds(caseRecord('xfs-dax', 'none.truncate-shrink.pte-shared', { taintedBefore: 512, taintedAfter: 512 })), []);
+  t.same(kinds(caseRecord('xfs-dax', 'none.truncate-shrink.pte-shared', { taintedBefore: null, taintedAfter: 512 })), [], 'no reading, no verdict');
+});
+
+t.test('harness faults: a control that waited, a pin never seen held', async (t) => {
+  t.same(harnessFaults(caseRecord('xfs-dax', 'odirect-read.truncate-shrink.pte-shared', { op: WAITED })), [], 'a real wait');
+  t.match(harnessFaults(caseRecord('xfs-dax', 'none.truncate-shrink.pte-shared', { op: WAITED })), [/control/]);
+  t.match(harnessFaults(caseRecord('xfs-dax', 'odirect-read.truncate-shrink.pte-shared', { pin: { ok: false, errno: null, held: false } })), [/never seen held/]);
+  t.same(harnessFaults(caseRecord('xfs-dax', 'uring-fixed.truncate-shrink.pte-shared', { pin: { ok: false, errno: 'EOPNOTSUPP' } })), [], 'a refusal is the kernel\'s answer');
+  t.match(harnessFaults(caseRecord('xfs-dax', 'odirect-read.truncate-shrink.pte-shared', { op: { ...WAITED, wait: null } })), [/no wait observed/]);
+  t.same(harnessFaults(caseRecord('xfs-dax', 'none.truncate-shrink.pte-shared', { status: 'crashed', op: WAITED })), [], 'only finished cases');
 });
 
 t.test('invariant violations', async (t) => {

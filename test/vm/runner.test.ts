@@ -107,7 +107,7 @@ function fakeBoot(script: (g: Guest, boot: number) => Promise<Partial<BootResult
           status: 'done',
           daxVerified: p.case.config.dax !== 'off',
           map: { ok: true, errno: null },
-          pin: { ok: true, errno: null },
+          pin: { ok: true, errno: null, held: true, evidence: 'test' },
           op: { ...rec.op, ok: true, started: true, returnedMs: 3 },
           ...extra,
         };

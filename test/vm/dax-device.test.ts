@@ -1,0 +1,55 @@
+// `npm test` on a DAX machine, tested: boots real Debian kernels under qemu with
+// emulated pmem and runs, inside each guest, the suite's native DAX tests against its
+// /dev/pmem0 — exactly what a user with a DAX-enabled VM does with
+// `DAXPIN_TEST_DEVICE=/dev/pmem0 npm test`: test/integration/dax-device.test.ts (what
+// daxpin must see on fsdax, facts measured per kernel, written there) and the DAX
+// config set-up test of test/integration/configs-setup.test.ts.
+//
+// DAXPIN_SKIP_VM=1 skips it; DAXPIN_VM_TEST_KERNELS (default "6.1,latest") names the kernels.
+
+import t from 'tap';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildInitramfs } from '../../lib/vm/initramfs';
+import { resolveKernel } from '../../lib/vm/kernels';
+import { ensureHostPackages } from '../../lib/vm/provision';
+import { bootGuest } from '../../lib/vm/qemu';
+
+const SKIP = process.env.DAXPIN_SKIP_VM === '1' ? 'DAXPIN_SKIP_VM=1: the qemu guest tests are skipped' : false;
+const KERNELS = (process.env.DAXPIN_VM_TEST_KERNELS ?? '6.1,latest').split(/[\s,]+/).filter(Boolean);
+const TESTS = ['dist/test/integration/dax-device.test.js', 'dist/test/integration/configs-setup.test.js'];
+const REPO = path.resolve(__dirname, '..', '..', '..');
+
+for (const spec of KERNELS) {
+  t.test(`kernel ${spec}: the native DAX tests pass in a guest against /dev/pmem0`, { skip: SKIP }, async (t) => {
+    await ensureHostPackages({ log: (line) => t.comment(line) });
+    const kernel = await resolveKernel(spec, { log: (line) => t.comment(line) });
+    const initramfs = await buildInitramfs(kernel);
+    const resultsDir = await fs.mkdtemp(path.join(os.tmpdir(), 'daxpin-dax-device-'));
+    t.teardown(() => fs.rm(resultsDir, { recursive: true, force: true }));
+    // Each file runs as tap runs it (a plain node process printing TAP); the exit status
+    // of each goes to the results share, and the TAP to the console.
+    const script = TESTS.map((f) => `node ${f}; echo "${f} $?" >> "$DAXPIN_RESULTS/status"; sync`).join('\n');
+    const result = await bootGuest({
+      kernel,
+      initramfs,
+      pmemMb: 1024,
+      guestCommand: ['sh', '-c', script],
+      env: { DAXPIN_TEST_DEVICE: '/dev/pmem0' },
+      cwd: REPO,
+      resultsDir,
+      timeoutMs: 20 * 60_000,
+      idleTimeoutMs: 240_000,
+    });
+    const tap = result.consoleTail.filter((l) => /^\s*(not ok|ok|#)/.test(l));
+    t.comment(`${kernel.release} (${result.accel}): ${result.durationMs} ms\n${tap.slice(-60).join('\n')}`);
+    t.equal(result.exitCode, 0, 'the guest command finished', result.exitCode !== 0 ? { console: result.consoleTail.slice(-60).join('\n') } : {});
+    t.notOk(result.panicked, 'no kernel panic');
+    const status = (await fs.readFile(path.join(resultsDir, 'status'), 'utf8').catch(() => '')).trim().split('\n');
+    for (const f of TESTS) {
+      const line = status.find((l) => l.startsWith(`${f} `));
+      t.equal(line, `${f} 0`, `${path.basename(f)} passed in the guest on ${kernel.release}`, { console: result.consoleTail.slice(-80).join('\n') });
+    }
+  });
+}
