@@ -77,8 +77,9 @@ export function holdersUnder(dir: string): string[] {
         if (under(p)) seen.push(`${link} ${p}`);
       }
       for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-        const p = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (under(p.replace(/ \(deleted\)$/, ''))) seen.push(`fd ${fd} ${p}`);
+        // An fd can close between the listing and the readlink (the listing's own, for one).
+        const p = readlinkOrNull(`/proc/${pid}/fd/${fd}`);
+        if (p !== null && under(p.replace(/ \(deleted\)$/, ''))) seen.push(`fd ${fd} ${p}`);
       }
       for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
         const p = line.split(/\s+/).slice(5).join(' ');
@@ -90,4 +91,12 @@ export function holdersUnder(dir: string): string[] {
     if (seen.length > 0) out.push(`${pid}: ${[...new Set(seen)].join(', ')}`);
   }
   return out;
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
 }
