@@ -9,8 +9,9 @@ import { CONFIGS } from '../lib/cases/matrix';
 import { buildInitramfs, GUEST_MARKERS } from '../lib/vm/initramfs';
 import { resolveKernel } from '../lib/vm/kernels';
 import { ensureHostPackages } from '../lib/vm/provision';
-import { bootGuest, probeAccel } from '../lib/vm/qemu';
-import { GUEST_DEVICE, guestPrefetch } from '../lib/vm/runner';
+import { probeAccel } from '../lib/vm/accel';
+import { bootGuest } from '../lib/vm/qemu';
+import { GUEST_DEVICE, guestPrefetch } from '../lib/vm/guest';
 import { BenchResult, CLI, ROOT, median, requireRoot, round } from './common';
 
 /** Issue 6: boot to first result ≤ 8 s under TCG. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Case, casesFor, findConfig } from '../lib/cases/matrix';
 import { abortFuseConnectionsFor } from '../lib/host/lifecycle';
 import { PreparedConfig, prepareScratch } from '../lib/configs/setup';
-import { JsonlWriter } from '../lib/engine/jsonl';
+import { DurableLines } from '../lib/host/durable';
 import { CaseTiming, Orchestrator } from '../lib/engine/orchestrator';
 import { KernelLog } from '../lib/engine/kmsg';
 import { newRunId } from '../lib/engine/run';
@@ -89,7 +89,7 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
   const orchestrator = new Orchestrator({ runId: newRunId(), kernel: os.release(), host: os.hostname() }, timing, workDir, abortFuseConnectionsFor, new KernelLog('run-start'));
   // Both write their results next to each other, in the work directory (not the filesystem under test).
   const baseline = new BaselineServer(binary, prepared.testDir, o.holdMs, o.canaryKb * 1024, path.join(workDir, `baseline-${configName}.results`));
-  const out = new JsonlWriter(path.join(workDir, `overhead-${configName}.jsonl`));
+  const out = new DurableLines(path.join(workDir, `overhead-${configName}.jsonl`), 'create');
   const cases = overheadCases(configName);
   const samples = new Map<string, Sample>(cases.map((c) => [c.id, { daxpinMs: [], jsonlMs: [], baselineMs: [], daxpinCanaries: [], baselineCanaries: [], blocked: 0, errors: [] }]));
   let workerStartMs = NaN;
@@ -113,7 +113,7 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
             const a = performance.now();
             const rec = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint);
             const b = performance.now();
-            out.write(rec);
+            out.writeLine(JSON.stringify(rec));
             const e = performance.now();
             s.daxpinMs.push(e - a);
             s.jsonlMs.push(e - b);

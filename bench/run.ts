@@ -5,14 +5,16 @@
 // see bench/README.md.
 import { boot } from './boot';
 import { print, machine } from './common';
-import { MATRIX_CONFIGS, NativeConfigRun, matrixNative, matrixVm } from './matrix';
+import { MATRIX_CONFIGS, NativeConfigRun, guestShapes, matrixNative, matrixVm } from './matrix';
 import { overhead, OVERHEAD_CONFIGS } from './overhead';
 import { rss } from './rss';
 
 /** Benchmarks that boot qemu (boot, matrix.vm) are left out with DAXPIN_BENCH_VM=0 (a host without qemu, or one whose qemu slot is taken). */
 const VM = process.env.DAXPIN_BENCH_VM !== '0';
-/** An old kernel and the newest: what a nightly comparison spans. */
+/** An old kernel and the newest: what the boot and guests benchmarks boot. */
 const DEFAULT_KERNELS = (process.env.DAXPIN_BENCH_KERNELS ?? '6.1,latest').split(/[\s,]+/).filter(Boolean);
+/** What a nightly boots: every series (`daxpin vm --kernel all`). */
+const MATRIX_VM_KERNELS = (process.env.DAXPIN_BENCH_VM_KERNELS ?? 'all').split(/[\s,]+/).filter(Boolean);
 
 class UsageError extends Error {}
 
@@ -57,13 +59,13 @@ function parseArgs(argv: string[]): Args {
         a.kernels.push(...v().split(',').filter(Boolean));
         break;
       default:
-        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss] [--reps N] [--hold-ms N] [--canary-kb N] [--config NAME] [--kernel SPEC]`);
+        throw new UsageError(`unknown argument ${argv[i]}; usage: run.js [--only boot,overhead,matrix,rss,guests] [--reps N] [--hold-ms N] [--canary-kb N] [--config NAME] [--kernel SPEC]`);
     }
   }
   return a;
 }
 
-const BENCHES = ['overhead', 'matrix', 'rss', 'boot'] as const;
+const BENCHES = ['overhead', 'matrix', 'rss', 'boot', 'guests'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 async function main(): Promise<number> {
@@ -81,12 +83,14 @@ async function main(): Promise<number> {
     const native = await matrixNative(args.configs ?? MATRIX_CONFIGS);
     matrixRuns = native.runs;
     print(native.result);
-    if (VM) print(await matrixVm(kernels));
+    if (VM) print(await matrixVm(args.kernels.length ? args.kernels : MATRIX_VM_KERNELS));
     else process.stdout.write('  (matrix.vm skipped: DAXPIN_BENCH_VM=0)\n');
   }
   if (selected('rss')) print(await rss(matrixRuns));
   if (args.only?.includes('boot') || (selected('boot') && VM)) print(await boot(kernels, Number(process.env.DAXPIN_BENCH_BOOT_REPS ?? 3)));
   else if (selected('boot')) process.stdout.write('\n== boot skipped: DAXPIN_BENCH_VM=0\n');
+  // Boots the same kernels twice (two shapes): only when asked for.
+  if (args.only?.includes('guests')) print(await guestShapes(kernels));
   return 0;
 }
 

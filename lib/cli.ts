@@ -5,32 +5,35 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig } from './cases/matrix';
+import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig, globToRegExp } from './cases/matrix';
 import { planKey } from './outcome';
-import { ConfigSource, RunSummary, newRunId, plan, runMatrix, Progress } from './engine/run';
-import { JsonlWriter } from './engine/jsonl';
+import { ConfigSource, RunSummary, newRunId, plan, runDoubts, runMatrix, Progress } from './engine/run';
+import { DurableLines, writeFileSynced } from './host/durable';
+import { findLeftovers, removeLeftovers, workDirPrefix } from './host/leftovers';
 import { CaseTiming } from './engine/orchestrator';
 import { HoldMode } from './engine/hold';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
-import { register } from './host/lifecycle';
+import { register, signalExitCode, stopRequested } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
-import { inDoubt, invariantViolations, configViolations, kernelLogRecordViolations, outcomeClass } from './verdict';
+import { invariantViolations, configViolations, kernelLogRecordViolations, outcomeClass } from './verdict';
+import { RUN_DEFAULTS } from './run-options';
+import { DaxpinError, reason } from './errors';
 // report/commands (every report format: 15 modules) is imported by `report` and `compare`
 // only: `run` in a TCG guest would pay 0.3 s to load it.
 
-export class UsageError extends Error {
-  readonly exitCode = 2;
-}
+/** A usage error: one line on stderr, exit 2. */
+const usage = (message: string) => new DaxpinError('EUSAGE', message);
 
 const MATRICES: MatrixName[] = ['default', 'full', 'smoke'];
 const SCRATCH_CONFIGS = ['ext4', 'xfs', 'tmpfs'];
 
-function intOption(name: string, min: number, max: number) {
+/** A whole-number option; `unit` names what it counts, for the message ("milliseconds", "KiB"). */
+function intOption(name: string, min: number, max: number, unit: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number of milliseconds, got "${value}"`);
+    if (!/^\d+$/.test(value)) throw usage(`${name} must be a whole number of ${unit}, got "${value}"`);
     const n = Number(value);
-    if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max) throw usage(`${name} must be between ${min} and ${max} ${unit}, got ${n}`);
     return n;
   };
 }
@@ -41,13 +44,14 @@ function checkConfigs(names: string[] | undefined): Config[] | undefined {
   if (!names) return undefined;
   return names.map((n) => {
     const c = findConfig(n);
-    if (!c) throw new UsageError(`unknown config "${n}"; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
+    if (!c) throw usage(`unknown config "${n}"; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
     return c;
   });
 }
 
-function requireRoot(): void {
-  if (process.getuid && process.getuid() !== 0) throw new UsageError('daxpin run needs root (it mounts filesystems, pins pages and reads /dev/kmsg)');
+function requireRoot(command: 'run' | 'cleanup' = 'run'): void {
+  const why = command === 'run' ? 'it mounts filesystems, pins pages and reads /dev/kmsg' : 'it unmounts and detaches what an earlier daxpin left';
+  if (process.getuid && process.getuid() !== 0) throw usage(`daxpin ${command} needs root (${why})`);
 }
 
 interface RunCliOptions {
@@ -73,12 +77,12 @@ interface RunCliOptions {
 
 async function runCommand(o: RunCliOptions): Promise<number> {
   const modes = [o.dir !== undefined, !!o.scratch, o.device !== undefined].filter(Boolean).length;
-  if (modes > 1) throw new UsageError('give only one of --dir, --scratch and --device');
+  if (modes > 1) throw usage('give only one of --dir, --scratch and --device');
   const configs = checkConfigs(o.config);
   requireRoot();
   // Loop files, mount points and FUSE mounts live here. Registered before anything is
   // made in it, so on Ctrl-C it is removed last; on a usage error it is removed too.
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-'));
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), workDirPrefix()));
   const unregisterWorkDir = register(`remove ${workDir}`, () => removeWorkDir(workDir));
   try {
     return await runIn(o, configs, workDir);
@@ -95,13 +99,27 @@ function removeWorkDir(dir: string): void {
 }
 
 async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: string): Promise<number> {
+  const runId = o.runId ?? newRunId();
+  const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
+  // A run file is new, or (the VM runner resuming a guest's run) appended to.
+  const lines = new DurableLines(outPath, o.runRecord ? 'create' : 'append');
+  try {
+    return await runInto(o, configs, workDir, runId, lines);
+  } finally {
+    lines.close();
+  }
+}
+
+async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir: string, runId: string, lines: DurableLines): Promise<number> {
   let sources: ConfigSource[];
   if (o.dir !== undefined) {
-    if (configs && configs.length > 1) throw new UsageError('--dir runs one config; give at most one --config');
+    if (configs && configs.length > 1) throw usage('--dir runs one config; give at most one --config');
     const prepared = await prepareExistingDir(o.dir, configs?.[0]?.name);
     sources = [{ config: prepared.config, prepare: async () => prepared }];
   } else if (o.scratch) {
     const chosen = configs ?? SCRATCH_CONFIGS.map((n) => findConfig(n)!);
+    const dax = chosen.filter((c) => c.dax !== 'off');
+    if (dax.length > 0) throw usage(`--scratch makes page-cache loop filesystems; ${dax.map((c) => c.name).join(', ')} needs --device /dev/pmemN, or no --scratch (qemu with emulated pmem)`);
     sources = chosen.map((config) => ({ config, prepare: () => prepareScratch(config, { workDir }) }));
   } else {
     const device = await checkScratchDevice(o.device!);
@@ -109,33 +127,16 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   }
   const planned = plan(sources, o.matrix, o.cases);
   if (planned.every((p) => p.cases.length === 0)) {
-    throw new UsageError(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
+    throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ') ?? 'the plan'}; see daxpin list`);
   }
   const skip = o.skipFile && fs.existsSync(o.skipFile) ? new Set(fs.readFileSync(o.skipFile, 'utf8').split('\n').filter(Boolean)) : undefined;
-  const runId = o.runId ?? newRunId();
-  const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
-  let out: JsonlWriter;
-  try {
-    out = new JsonlWriter(outPath);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EROFS' ? `not writable (${code})` : (code ?? String(e));
-    throw new UsageError(`cannot write --out ${outPath}: ${why}`);
-  }
-  let stop = false;
-  const onSignal = () => {
-    // Finish the case in progress, write the end record, tear down; host/lifecycle.ts
-    // handles a second signal and the mounts.
-    stop = true;
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  warnAboutLeftovers();
   const timing: CaseTiming = {
     holdMs: o.holdMs,
     holdMode: o.holdMode,
     dwellMs: o.dwellMs,
     settleMs: o.settleMs,
-    signalWaitMs: 1000,
+    signalWaitMs: RUN_DEFAULTS.signalWaitMs,
     caseBudgetMs: o.caseBudgetMs,
     canaryBytes: o.canaryKb * 1024,
   };
@@ -145,7 +146,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     matrix: o.matrix,
     globs: o.cases,
     timing,
-    out,
+    out: { write: (line) => lines.writeLine(JSON.stringify(line)) },
     workDir,
     runner: 'native',
     argv: process.argv.slice(2),
@@ -153,37 +154,41 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
     skip,
     writeRunRecord: o.runRecord,
     kernelLogFrom: o.kernelLogFrom,
-    shouldStop: () => stop,
+    // host/lifecycle owns the signals (INT, TERM, HUP): it tears down what was made and
+    // writes the end record; the loop only has to stop starting cases.
+    shouldStop: () => stopRequested() !== null,
     onCaseStart: (key) => {
-      writeInflight(o.inflight, key);
+      if (o.inflight) writeFileSynced(o.inflight, `${key}\n`);
       panicIfAsked(key);
     },
     // `<config>/`: a crash during mkfs or mount is the config's, not the last case's.
-    onConfigStart: (config) => writeInflight(o.inflight, `${config}/`),
+    onConfigStart: (config) => {
+      if (o.inflight) writeFileSynced(o.inflight, `${config}/\n`);
+    },
     onProgress: (p) => printProgress(p, tty),
   });
-  out.close();
-  printSummary(summary, outPath);
+  printSummary(summary, lines.path);
+  const stopped = stopRequested();
+  if (summary.interrupted || stopped) return signalExitCode(stopped ?? 'SIGINT');
   const violations =
     summary.cases.filter((c) => invariantViolations(c).length > 0).length +
     summary.configs.filter((c) => configViolations(c).length > 0).length +
     summary.kernelLogs.filter((k) => kernelLogRecordViolations(k).length > 0).length;
-  if (summary.interrupted) return 130;
   if (violations > 0) return 1;
-  // Records daxpin itself doubts: exit 3.
-  return summary.cases.some(inDoubt) ? 3 : 0;
+  const doubts = runDoubts(summary);
+  for (const d of doubts) say(`in doubt: ${d}`);
+  return doubts.length > 0 ? 3 : 0;
 }
 
-/** The VM runner's in-flight marker: what is running now, on the results share. */
-function writeInflight(file: string | undefined, what: string): void {
-  if (!file) return;
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, `${what}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+function say(line: string): void {
+  process.stderr.write(`daxpin: ${line}\n`);
+}
+
+/** What an earlier daxpin killed with SIGKILL left on this machine; `daxpin cleanup` removes it. */
+function warnAboutLeftovers(): void {
+  const left = findLeftovers();
+  if (left.length === 0) return;
+  say(`an earlier daxpin left ${left.length} thing(s) behind (${left.slice(0, 3).map((l) => l.what).join('; ')}${left.length > 3 ? '; …' : ''}); daxpin cleanup removes them`);
 }
 
 /**
@@ -194,8 +199,7 @@ function writeInflight(file: string | undefined, what: string): void {
 function panicIfAsked(key: string): void {
   const glob = process.env.DAXPIN_TEST_PANIC_AT;
   if (!glob || !process.env.DAXPIN_RESULTS) return;
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  if (re.test(key)) fs.writeFileSync('/proc/sysrq-trigger', 'c');
+  if (globToRegExp(glob).test(key)) fs.writeFileSync('/proc/sysrq-trigger', 'c');
 }
 
 function printProgress(p: Progress, tty: boolean): void {
@@ -241,9 +245,9 @@ function printSummary(s: RunSummary, outPath: string): void {
 
 function listCommand(o: { config?: string[]; cases?: string[]; matrix: MatrixName; json?: boolean }): number {
   const configs = checkConfigs(o.config) ?? CONFIGS;
-  const planned = plan(configs.map((config) => ({ config, prepare: () => Promise.reject(new Error('list only')) })), o.matrix, o.cases);
+  const planned = plan(configs.map((config) => ({ config })), o.matrix, o.cases);
   const rows = planned.flatMap((p) => p.cases.map((c) => ({ config: c.config.name, caseId: c.id, key: planKey(c.config.name, c.id) })));
-  if (rows.length === 0) throw new UsageError(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ')}`);
+  if (rows.length === 0) throw usage(`no case matches ${o.cases?.map((c) => `"${c}"`).join(', ')}`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return 0;
@@ -272,7 +276,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `daxpin: ${s.slice(7)}` : s) });
 
-  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default('default');
+  const matrixOption = () => new Option('--matrix <name>', 'which cross of the tables').choices(MATRICES).default(RUN_DEFAULTS.matrix);
   const casesOption = () => new Option('--cases <glob>', 'only cases whose id (or config/id) matches; repeatable, comma-separated').argParser(collect);
   const configOption = () => new Option('--config <name>', `config(s): ${CONFIGS.map((c) => c.name).join(', ')}`).argParser(collect);
 
@@ -285,24 +289,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(casesOption())
     .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>', 'the longest each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
+    .addOption(new Option('--hold-ms <n>', 'the longest each pin is held after the op starts').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
     .addOption(
       new Option('--hold-mode <mode>', "'evidence': release once the op is seen asleep in its syscall for --dwell-ms (or returned); 'fixed': hold --hold-ms")
         .choices(['evidence', 'fixed'])
-        .default('evidence'),
+        .default(RUN_DEFAULTS.holdMode),
     )
-    .addOption(new Option('--dwell-ms <n>', 'how long the op must be seen asleep in its syscall before the pin is released').argParser(intOption('--dwell-ms', 1, 60_000)).default(25))
+    .addOption(new Option('--dwell-ms <n>', 'how long the op must be seen asleep in its syscall before the pin is released').argParser(intOption('--dwell-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.dwellMs))
     .addOption(new Option('--kernel-log-from <where>', 'where the kernel log starts: run-start, or boot (a guest booted for this run)').choices(['boot', 'run-start']).default('run-start').hideHelp())
-    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
-    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20)).default(1024))
+    .addOption(new Option('--settle-ms <n>', 'how long an op may take to return after the release').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
+    .addOption(new Option('--canary-kb <n>', 'canary bytes written after the op (KiB)').argParser(intOption('--canary-kb', 0, 1 << 20, 'KiB')).default(RUN_DEFAULTS.canaryKb))
     .option('--out <file>', 'JSONL output (appended)')
     .addOption(new Option('--run-id <id>').hideHelp())
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
-    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000)).default(60_000).hideHelp())
+    .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000, 'milliseconds')).default(RUN_DEFAULTS.caseBudgetMs).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
+        // Options of a native run that the qemu run would silently drop.
+        const nativeOnly = [o.out !== undefined && '--out', o.runId !== undefined && '--run-id', o.skipFile !== undefined && '--skip-file', o.inflight !== undefined && '--inflight', !o.runRecord && '--no-run-record', o.caseBudgetMs !== 60_000 && '--case-budget-ms'].filter(Boolean);
+        if (nativeOnly.length > 0) {
+          throw usage(`${nativeOnly.join(', ')} ${nativeOnly.length === 1 ? 'applies' : 'apply'} to a run with --dir, --scratch or --device; without them daxpin runs in qemu and writes per-kernel files (see daxpin vm --out-dir)`);
+        }
         const { vmCommand } = await import('./vm/runner');
         setExit((await vmCommand({ kernels: [], config: o.config, cases: o.cases, matrix: o.matrix, holdMs: o.holdMs, settleMs: o.settleMs, canaryKb: o.canaryKb })).exitCode);
         return;
@@ -342,35 +351,70 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(emit(compareCommand({ base, next, out: o.out })));
     });
 
+  /** What `vm` and `nightly` share: the plan and how the guests run. */
+  const guestOptions = (cmd: Command) =>
+    cmd
+      .addOption(configOption())
+      .addOption(casesOption())
+      .addOption(matrixOption())
+      .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000, 'milliseconds')).default(RUN_DEFAULTS.holdMs))
+      .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000, 'milliseconds')).default(RUN_DEFAULTS.settleMs))
+      .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384, 'MiB')))
+      .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
+      .option('--no-install', 'refuse instead of installing missing host packages')
+      .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100, 'boots')))
+      .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64, 'guests')));
+
+  guestOptions(
+    program
+      .command('vm')
+      .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
+      .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3), latest, all (newest of every series), a series (6.12.*), .deb path(s) or kernel dir; repeatable', collect)
+      .option('--out-dir <dir>', 'where per-kernel JSONL goes'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { vmCommand } = await import('./vm/runner');
+    setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+  });
+
+  guestOptions(
+    program
+      .command('nightly')
+      .description('every kernel series (vm --kernel all), compared with the previous night; writes mail.txt, report.html, kcidb.json; exit 1 on a new finding')
+      .requiredOption('--baseline <dir>', "the previous night's --out-dir (an empty directory the first night)")
+      .option('--out-dir <dir>', 'where tonight goes (default ./daxpin-nightly-<date>)'),
+  ).action(async (o) => {
+    checkConfigs(o.config);
+    const { nightlyCommand } = await import('./nightly');
+    setExit(await nightlyCommand(o));
+  });
+
   program
-    .command('vm')
-    .description('boot Debian kernels under qemu with emulated pmem and run the matrix on real fsdax inside')
-    .requiredOption('--kernel <spec>', 'version prefix (6.1, 6.12, 7.3, latest), .deb path(s) or kernel dir; repeatable', collect)
-    .addOption(configOption())
-    .addOption(casesOption())
-    .addOption(matrixOption())
-    .addOption(new Option('--hold-ms <n>').argParser(intOption('--hold-ms', 1, 60_000)).default(200))
-    .addOption(new Option('--settle-ms <n>').argParser(intOption('--settle-ms', 1, 600_000)).default(2000))
-    .option('--out-dir <dir>', 'where per-kernel JSONL goes')
-    .addOption(new Option('--pmem-mb <n>').argParser(intOption('--pmem-mb', 256, 16384)))
-    .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
-    .option('--no-install', 'refuse instead of installing missing host packages')
-    .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100)))
-    .action(async (o) => {
-      checkConfigs(o.config);
-      const { vmCommand } = await import('./vm/runner');
-      setExit((await vmCommand({ ...o, kernels: o.kernel })).exitCode);
+    .command('cleanup')
+    .description('remove what a daxpin killed earlier left: loop devices over its images, its mounts, FUSE connections, trace instances (only of dead processes)')
+    .option('--dry-run', 'only list what would be removed')
+    .action(async (o: { dryRun?: boolean }) => {
+      requireRoot('cleanup');
+      const left = findLeftovers();
+      if (left.length === 0) {
+        say('nothing left over by an earlier daxpin');
+        return setExit(0);
+      }
+      if (o.dryRun) {
+        for (const l of left) say(`would remove ${l.what} (left by pid ${l.owner})`);
+        return setExit(0);
+      }
+      const failed = await removeLeftovers(left, say);
+      for (const f of failed) say(`could not remove ${f}`);
+      setExit(failed.length > 0 ? 2 : 0);
     });
 
   program
     .command('kernels')
-    .description('Debian kernels available in the archive and cached here')
+    .description('Debian kernel series and versions in the archive, and those cached here')
     .action(async () => {
-      const { listKernels } = await import('./vm/kernels');
-      const l = await listKernels();
-      const lines = ['cached:', ...l.cached.map((k) => `  ${k.release}`), 'available:', ...l.available.map((k) => `  ${k.release}`)];
-      if (l.archiveError) lines.push(`archive not reachable: ${l.archiveError}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      const { formatKernelListing, listKernels } = await import('./vm/kernels');
+      process.stdout.write(`${formatKernelListing(await listKernels()).join('\n')}\n`);
       setExit(0);
     });
   return program;
@@ -385,13 +429,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     const exitCode = (e as { exitCode?: number }).exitCode;
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`${message.startsWith('daxpin:') ? message : `daxpin: ${message}`}\n`);
+    // The one place the `daxpin:` prefix is added.
+    process.stderr.write(`daxpin: ${reason(e)}\n`);
     return exitCode === 2 || exitCode === undefined ? 2 : exitCode;
   }
 }
 
 if (require.main === module) {
+  // A reader that goes away (`daxpin report … | head`) ends the output, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
+      throw err;
+    });
+  }
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

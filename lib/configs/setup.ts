@@ -3,7 +3,6 @@
 // blocks a case frees are reused by the canaries written after it — and a teardown
 // that unmounts, runs fsck and frees what was made. Three sources: a device the user
 // named (mkfs + mount), a scratch loop file or tmpfs, or a directory already mounted.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,17 +11,13 @@ import { ConfigRecord } from '../outcome';
 import { FS_XFLAG_DAX, MNT_DETACH, SystemError, isDax, isSystemError, native } from '../native';
 import { MountEntry, devString, mountOf, readMountinfo } from '../host/mountinfo';
 import { UMOUNT_TIMEOUT_MS, once, register, settled } from '../host/lifecycle';
+import { runTool } from '../host/tool';
 import { checkScratchDevice } from './safety';
+import { DaxpinError } from '../errors';
+import { packageOfTool } from '../host/packages';
 
-export class ConfigError extends Error {
-  readonly exitCode = 2;
-  readonly code = 'ECONFIG';
-
-  constructor(message: string) {
-    super(message.startsWith('daxpin: ') ? message : `daxpin: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
+/** A config that cannot be set up here (a missing tool, a bad --dir): exit 2. */
+const configError = (message: string) => new DaxpinError('ECONFIG', message);
 
 export type Fsck = ConfigRecord['fsck'];
 
@@ -81,20 +76,13 @@ export const SCRATCH_SIZE_MB = 512;
 export const XFS_MIN_MB = 300;
 
 const MIB = 1024 * 1024;
-const TOOL_PACKAGES: Record<string, string> = {
-  'mkfs.ext4': 'e2fsprogs',
-  e2fsck: 'e2fsprogs',
-  'mkfs.xfs': 'xfsprogs',
-  xfs_repair: 'xfsprogs',
-  losetup: 'mount',
-};
 const TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new ConfigError('must run as root (daxpin mounts filesystems and FUSE, and reads /dev/kmsg)');
+  if (process.getuid?.() !== 0) throw configError('must run as root (daxpin mounts filesystems and FUSE, and reads /dev/kmsg)');
 }
 
-/** Absolute paths of the named tools; a ConfigError naming the Debian packages when any is missing. */
+/** Absolute paths of the named tools; a DaxpinError naming the Debian packages when any is missing. */
 function requireTools(...names: string[]): Record<string, string> {
   const found: Record<string, string> = {};
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...TOOL_DIRS];
@@ -112,8 +100,8 @@ function requireTools(...names: string[]): Record<string, string> {
     else missing.push(name);
   }
   if (missing.length > 0) {
-    const packages = [...new Set(missing.map((m) => TOOL_PACKAGES[m]))].join(' ');
-    throw new ConfigError(`${missing.join(', ')} not found; install the Debian package(s) ${packages} (scripts/provision installs them)`);
+    const packages = [...new Set(missing.map((m) => packageOfTool(m) ?? `(the one with ${m})`))].join(' ');
+    throw configError(`${missing.join(', ')} not found; install the Debian package(s) ${packages} (scripts/provision installs them)`);
   }
   return found;
 }
@@ -123,13 +111,9 @@ interface CommandResult {
   output: string;
 }
 
-function runCommand(file: string, args: string[]): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB }, (err, stdout, stderr) => {
-      const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ exitCode, output: `${stdout}${stderr}`.trim() || (err && typeof err.code !== 'number' ? err.message : '') });
-    });
-  });
+async function runCommand(file: string, args: string[]): Promise<CommandResult> {
+  const r = await runTool(file, args, { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * MIB });
+  return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}`.trim() || (r.failure ?? '') };
 }
 
 function tail(text: string, lines = 20): string {
@@ -140,7 +124,7 @@ async function runOk(file: string, args: string[]): Promise<string> {
   const r = await runCommand(file, args);
   if (r.exitCode !== 0) {
     const firstError = r.output.split('\n').find((l) => l.trim() !== '') ?? 'no output';
-    throw new ConfigError(`${path.basename(file)} ${args.join(' ')} failed (exit ${r.exitCode}): ${firstError.trim()}`);
+    throw configError(`${path.basename(file)} ${args.join(' ')} failed (exit ${r.exitCode}): ${firstError.trim()}`);
   }
   return r.output;
 }
@@ -336,7 +320,7 @@ async function mkfs(fsType: 'ext4' | 'xfs', device: string): Promise<string> {
   const { 'mkfs.xfs': tool } = requireTools('mkfs.xfs', 'xfs_repair');
   const bytes = deviceBytes(device);
   if (bytes < XFS_MIN_MB * MIB) {
-    throw new ConfigError(`${device} has ${Math.floor(bytes / MIB)} MiB; mkfs.xfs needs at least ${XFS_MIN_MB} MB`);
+    throw configError(`${device} has ${Math.floor(bytes / MIB)} MiB; mkfs.xfs needs at least ${XFS_MIN_MB} MB`);
   }
   // su=2m aligns data extents for PMD faults; the log cannot take a 2 MiB stripe unit
   // (max 256 KiB), so give it its own. Below 1 GiB, a 2 MiB stripe unit makes mkfs.xfs
@@ -394,7 +378,7 @@ async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedCo
       break;
     }
     if (config.dax === 'off' || fsType === 'tmpfs') {
-      throw new ConfigError(`mount -t ${fsType}${data ? ` -o ${data}` : ''} ${source} failed: ${attempt.error.code}${said}`);
+      throw configError(`mount -t ${fsType}${data ? ` -o ${data}` : ''} ${source} failed: ${attempt.error.code}${said}`);
     }
     notes.push(`mount -o ${data} failed with ${attempt.error.code}${said}`);
   }
@@ -402,7 +386,7 @@ async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedCo
     // The kernel refused DAX on this device: mount without it and record why.
     const attempt = mountWithLog(source, mountPoint, fsType, '', devName);
     if (attempt.error !== null) {
-      throw new ConfigError(`mount -t ${fsType} ${source} failed: ${attempt.error.code}${attempt.kernel.length ? `: ${attempt.kernel.join('; ')}` : ''}`);
+      throw configError(`mount -t ${fsType} ${source} failed: ${attempt.error.code}${attempt.kernel.length ? `: ${attempt.kernel.join('; ')}` : ''}`);
     }
     notes.push('mounted without DAX');
   }
@@ -540,7 +524,7 @@ function configFor(fsType: Config['fsType'], entry: MountEntry, dax: boolean): C
   const daxAlways = /(^|,)dax(=always)?(,|$)/.test(entry.superOptions);
   const name = !dax ? fsType : fsType === 'xfs' && !daxAlways ? 'xfs-dax-inode' : `${fsType}-dax`;
   const config = CONFIGS.find((c) => c.name === name);
-  if (!config) throw new ConfigError(`no config for ${fsType}${dax ? ' with DAX' : ''}`);
+  if (!config) throw configError(`no config for ${fsType}${dax ? ' with DAX' : ''}`);
   return config;
 }
 
@@ -555,21 +539,21 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
   try {
     real = fs.realpathSync(dir);
   } catch {
-    throw new ConfigError(`--dir ${dir} does not exist`);
+    throw configError(`--dir ${dir} does not exist`);
   }
-  if (!fs.statSync(real).isDirectory()) throw new ConfigError(`--dir ${dir} is not a directory`);
+  if (!fs.statSync(real).isDirectory()) throw configError(`--dir ${dir} is not a directory`);
   if (fs.statSync(real).dev === fs.statSync('/').dev) {
-    throw new ConfigError(`--dir ${dir} is on the root filesystem; mount a filesystem for daxpin there (or use --scratch or --device)`);
+    throw configError(`--dir ${dir} is on the root filesystem; mount a filesystem for daxpin there (or use --scratch or --device)`);
   }
   const entry = mountOf(real);
-  if (!entry) throw new ConfigError(`--dir ${dir}: no mount found for it in /proc/self/mountinfo`);
-  if (!knownFsType(entry.fsType)) throw new ConfigError(`--dir ${dir} is on ${entry.fsType}; daxpin runs on ext4, xfs and tmpfs`);
+  if (!entry) throw configError(`--dir ${dir}: no mount found for it in /proc/self/mountinfo`);
+  if (!knownFsType(entry.fsType)) throw configError(`--dir ${dir} is on ${entry.fsType}; daxpin runs on ext4, xfs and tmpfs`);
   const fsType = entry.fsType;
   let given: Config | undefined;
   if (configName !== undefined) {
     given = CONFIGS.find((c) => c.name === configName);
-    if (!given) throw new ConfigError(`unknown config ${configName}; known: ${CONFIGS.map((c) => c.name).join(', ')}`);
-    if (given.fsType !== fsType) throw new ConfigError(`config ${configName} needs ${given.fsType}, but --dir ${dir} is on ${fsType}`);
+    if (!given) throw configError(`unknown config ${configName}; known: ${CONFIGS.map((c) => c.name).join(', ')}`);
+    if (given.fsType !== fsType) throw configError(`config ${configName} needs ${given.fsType}, but --dir ${dir} is on ${fsType}`);
   }
 
   const testDir = path.join(real, randomName('daxpin-'));
@@ -578,7 +562,7 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EROFS' ? 'is on a read-only filesystem' : code === 'EACCES' || code === 'EPERM' ? 'is not writable' : `cannot hold a test directory (${code})`;
-    throw new ConfigError(`--dir ${dir} ${why}`);
+    throw configError(`--dir ${dir} ${why}`);
   }
   const removeTestDir = (): void => fs.rmSync(testDir, { recursive: true, force: true });
   const unregister = register(`remove ${testDir}`, removeTestDir);

@@ -37,7 +37,8 @@ type WorkerAnswer =
   | { kind: 'result'; observation: CaseObservation }
   | { kind: 'failed'; error: string }
   | { kind: 'timeout'; pid: number | null; tasks: TaskState[]; opTid: number | null }
-  | { kind: 'died'; how: string };
+  | { kind: 'died'; how: string }
+  | { kind: 'peer-gone'; how: string; beforeCase: boolean };
 
 /** Cleanup the orchestrator cannot do itself (FUSE connection abort lives with the configs). */
 export type FuseCleanup = (mountPoint: string) => Promise<void>;
@@ -52,6 +53,10 @@ class Worker {
   exitHow = '';
   /** The op thread of the case in progress, as the worker announced it. */
   opThread: { seq: number; tid: number } | null = null;
+  /** Set when the worker said its FUSE peer died: it exits, and is never given another case. */
+  peerGone: string | null = null;
+  /** The case the worker was running when its peer died (null: between cases). */
+  peerGoneSeq: number | null = null;
   unregister: () => void = () => undefined;
 
   constructor(fuseMount: string) {
@@ -70,6 +75,12 @@ class Worker {
     if (m.type === 'op-thread') {
       this.opThread = { seq: m.seq, tid: m.tid };
       return;
+    }
+    if (m.type === 'peer-gone') {
+      this.peerGone = m.how;
+      this.peerGoneSeq = m.seq;
+      // Between cases it concerns no case: the next case goes to a fresh worker.
+      if (m.seq === null) return;
     }
     const w = this.waiting;
     this.waiting = null;
@@ -142,8 +153,10 @@ export class Orchestrator {
   }
 
   private ensureWorker(): Promise<Worker> {
-    if (this.worker && !this.worker.exited) return Promise.resolve(this.worker);
-    if (!this.starting) this.starting = this.startWorker().finally(() => (this.starting = null));
+    const w = this.worker;
+    if (w && !w.exited && w.peerGone === null) return Promise.resolve(w);
+    // A worker that died (or lost its peer) between cases: undo its FUSE mount first.
+    if (!this.starting) this.starting = (w ? this.retire(w) : Promise.resolve()).then(() => this.startWorker()).finally(() => (this.starting = null));
     return this.starting;
   }
 
@@ -210,28 +223,10 @@ export class Orchestrator {
       mount,
     };
     let answer: WorkerAnswer;
-    try {
-      const w = await this.ensureWorker();
-      w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
-      const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
-      const m = await this.answer(w, deadline);
-      if (m === null) {
-        const opTid = w.opThread?.seq === seq ? w.opThread.tid : null;
-        answer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [], opTid };
-        await this.retire(w);
-      } else if (m.type === 'exit') {
-        answer = { kind: 'died', how: m.how };
-        await this.retire(w);
-      } else if (m.type === 'result') {
-        answer = { kind: 'result', observation: m.observation };
-        if (m.observation.retire) await this.retire(w);
-      } else if (m.type === 'failed') {
-        answer = { kind: 'failed', error: m.error };
-      } else {
-        answer = { kind: 'failed', error: `unexpected worker message ${m.type}` };
-      }
-    } catch (e) {
-      answer = { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
+    // A second attempt only when the worker lost its peer before it took this case up.
+    for (let attempt = 1; ; attempt++) {
+      answer = await this.attempt(c, seq, options);
+      if (answer.kind !== 'peer-gone' || !answer.beforeCase || attempt === 2) break;
     }
     const log = toKernelLogLines(this.kernelLog.take());
     const rec = this.record(c, answer, {
@@ -244,6 +239,37 @@ export class Orchestrator {
     });
     const faults = harnessFaults(rec);
     return faults.length > 0 ? { ...rec, harnessFaults: faults } : rec;
+  }
+
+  private async attempt(c: Case, seq: number, options: TimelineOptions): Promise<WorkerAnswer> {
+    try {
+      const w = await this.ensureWorker();
+      w.send({ type: 'case', seq, config: c.config.name, mapping: c.mapping.name, pinMethod: c.pinMethod.name, layoutOp: c.layoutOp.name, options });
+      const deadline = this.timing.caseBudgetMs + this.timing.holdMs + this.timing.settleMs + this.timing.signalWaitMs;
+      const m = await this.answer(w, deadline);
+      if (m === null) {
+        const opTid = w.opThread?.seq === seq ? w.opThread.tid : null;
+        const answer: WorkerAnswer = { kind: 'timeout', pid: w.child.pid ?? null, tasks: w.child.pid ? readAllTasks(w.child.pid) : [], opTid };
+        await this.retire(w);
+        return answer;
+      }
+      if (m.type === 'peer-gone' || (m.type === 'exit' && w.peerGone !== null)) {
+        await this.retire(w);
+        return { kind: 'peer-gone', how: w.peerGone ?? (m as { how: string }).how, beforeCase: w.peerGoneSeq !== seq };
+      }
+      if (m.type === 'exit') {
+        await this.retire(w);
+        return { kind: 'died', how: m.how };
+      }
+      if (m.type === 'result') {
+        if (m.observation.retire) await this.retire(w);
+        return { kind: 'result', observation: m.observation };
+      }
+      if (m.type === 'failed') return { kind: 'failed', error: m.error };
+      return { kind: 'failed', error: `unexpected worker message ${m.type}` };
+    } catch (e) {
+      return { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
+    }
   }
 
   private record(
@@ -293,7 +319,11 @@ export class Orchestrator {
       case 'failed':
         return { ...base, status: 'error', error: a.error };
       case 'died':
-        return { ...base, status: 'error', error: `worker ${a.how} during the case` };
+        return { ...base, status: 'error', error: `worker ${a.how} during the case; nothing it measured is kept (a fresh worker takes the next case)` };
+      case 'peer-gone':
+        // Its O_DIRECT calls failed with ENOTCONN because daxpin's own server died: no
+        // answer of the kernel about pins, so nothing the worker saw is kept.
+        return { ...base, status: 'error', error: `${a.how} during the case; nothing measured through it is kept (a fresh worker and peer take the next case)` };
       case 'timeout': {
         // The worker stopped answering. Only the op's own thread (as the worker announced
         // it) speaks for the op: a thread of it in D at the deadline is a hang measured;
@@ -327,11 +357,9 @@ export class Orchestrator {
     this.worker = null;
     if (!w) return;
     w.send({ type: 'exit' });
-    const m = await w.next(5000);
-    if (m === null || !w.exited) await this.retire(w);
-    else {
-      w.unregister();
-      removeMountDir(w.fuseMount);
-    }
+    await w.next(5000);
+    // Also a worker that exited on its own (its peer died after the last case) leaves
+    // a FUSE mount to abort and unmount.
+    await this.retire(w);
   }
 }

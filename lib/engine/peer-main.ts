@@ -19,6 +19,9 @@ import { PeerCommand, PeerEvent, parsePeerArgs } from './peer';
  */
 const NO_REPLY = process.env.DAXPIN_TEST_PEER_NO_REPLY === '1';
 
+/** Exit status of a peer whose server side ended by itself. */
+const PEER_SERVER_GONE_EXIT = 5;
+
 function send(m: PeerEvent): void {
   if (process.connected) process.send!(m);
 }
@@ -52,9 +55,11 @@ async function main(): Promise<void> {
     arm = () => nbd.arm();
   }
   server.on('held', (r) => send({ type: 'held', kind: r.kind, offset: r.offset, size: r.size }));
+  // The server side ended (the NBD connection closed or timed out): a peer that cannot
+  // serve exits, and the worker's client reports it gone.
   server.on('gone', (e) => {
-    send({ type: 'gone', reason: e instanceof Error ? e.message : String(e) });
-    server.stop().finally(() => process.exit(0));
+    process.stderr.write(`daxpin peer: ${e instanceof Error ? e.message : String(e)}\n`);
+    server.stop().finally(() => process.exit(PEER_SERVER_GONE_EXIT));
   });
   process.on('message', async (m: PeerCommand) => {
     switch (m.type) {

@@ -1,7 +1,14 @@
-// The worker's handle on an I/O peer process (see peer-main.ts): the FUSE file or
-// the NBD device that holds O_DIRECT pins until released. Both speak one protocol.
+// The worker's handle on an I/O peer process (see peer-main.ts): the FUSE file or the
+// NBD device that holds O_DIRECT pins until released; both speak one protocol. A peer
+// that dies (killed, crashed) aborts its FUSE connection or fails its NBD requests:
+// every later O_DIRECT call on its file or device fails (ENOTCONN, EIO), which is no
+// answer of the kernel about pins. The client says so at once (`onGone`) and refuses to
+// be used again; the worker is replaced with fresh peers.
 import { ChildProcess, fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { parseStatState } from './tasks';
 import { Tag } from '../cases/patterns';
 import { PEER_FILE_NAME } from './fuse';
 
@@ -14,9 +21,9 @@ export type PeerEvent =
   | { type: 'ready'; path: string }
   | { type: 'armed' }
   | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
-  | { type: 'released'; count: number }
-  /** The peer's server side ended (the NBD connection closed); the process exits. */
-  | { type: 'gone'; reason: string };
+  | { type: 'released'; count: number };
+
+export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
 
 /** argv of peer-main for a spec, and back. */
 export function peerArgs(spec: PeerSpec): string[] {
@@ -30,22 +37,27 @@ export function parsePeerArgs(argv: string[]): PeerSpec | null {
   return null;
 }
 
-export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
-
 export class PeerClient {
   /** The file (FUSE) or device (NBD) to open with O_DIRECT; known once started. */
   filePath: string;
+  /** 'the FUSE peer' / 'the NBD peer', for what is said about it. */
+  private readonly name: string;
   private child: ChildProcess | null = null;
   private held: HeldEvent | null = null;
   private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
+  private stopping = false;
+  /** How the peer process ended, once it has (and it was not asked to stop). */
+  private goneHow: string | null = null;
+  /** Called once when the peer dies without being asked to stop. */
+  onGone: (how: string) => void = () => undefined;
 
   constructor(readonly spec: PeerSpec) {
     this.filePath = spec.kind === 'fuse' ? path.join(spec.mountPoint, PEER_FILE_NAME) : '';
+    this.name = spec.kind === 'fuse' ? 'the FUSE peer' : 'the NBD peer';
   }
 
-  /** Whether the peer process is running (a dead one drops every pin it held). */
-  get alive(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  get pid(): number | null {
+    return this.child?.pid ?? null;
   }
 
   async start(): Promise<void> {
@@ -55,12 +67,47 @@ export class PeerClient {
       const i = this.waiters.findIndex((w) => w.type === e.type);
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(e);
     });
-    this.child.on('exit', () => {
+    // A send racing the peer's death fails here, not as an uncaught exception.
+    this.child.on('error', () => undefined);
+    this.child.on('exit', (code, signal) => {
       for (const w of this.waiters.splice(0)) w.resolve(null);
+      if (this.stopping) return;
+      this.goneHow = `${this.name} (pid ${this.child?.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
+      this.onGone(this.goneHow);
     });
     const ready = await this.next('ready', 30_000);
-    if (!ready || ready.type !== 'ready') throw new Error(`the ${this.spec.kind === 'fuse' ? 'FUSE' : 'NBD'} peer did not start`);
+    if (!ready || ready.type !== 'ready') throw new Error(this.goneHow ?? `${this.name} did not start`);
     this.filePath = ready.path;
+  }
+
+  /**
+   * Why the peer can no longer serve, or null while it can. Also true of a peer that
+   * died a moment ago, before its exit event arrived: a zombie or a vanished pid.
+   */
+  gone(): string | null {
+    if (this.goneHow !== null || this.stopping) return this.goneHow ?? `${this.name} was stopped`;
+    const pid = this.child?.pid;
+    if (pid === undefined) return `${this.name} was never started`;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return `${this.name} (pid ${pid}) is gone`;
+    }
+    const state = parseStatState(stat);
+    if (state !== 'Z' && state !== 'X') return null;
+    // A zombie's stat ends with its wait status (field 52, Linux 3.5+).
+    const status = Number(stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/)[49]);
+    if (!Number.isInteger(status)) return `${this.name} (pid ${pid}) died`;
+    const signal = status & 0x7f;
+    const name = Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0];
+    return `${this.name} (pid ${pid}) ${signal ? `was killed by ${name ?? `signal ${signal}`}` : `exited with code ${status >> 8}`}`;
+  }
+
+  private command(c: PeerCommand): void {
+    const gone = this.gone();
+    if (gone !== null) throw new Error(gone);
+    this.child!.send(c);
   }
 
   private next(type: PeerEvent['type'], timeoutMs: number): Promise<PeerEvent | null> {
@@ -77,8 +124,8 @@ export class PeerClient {
   /** Sets the bytes held READs are answered with; forgets the last held request. */
   async arm(tag: Tag): Promise<void> {
     this.held = null;
-    this.child!.send({ type: 'arm', tag } satisfies PeerCommand);
-    await this.next('armed', 10_000);
+    this.command({ type: 'arm', tag });
+    if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? `${this.name} did not answer arm`);
   }
 
   /** The first READ/WRITE held since arm() (the kernel has pinned the pages), or null on timeout. */
@@ -89,7 +136,7 @@ export class PeerClient {
 
   /** Answers all held requests; resolves with how many there were. */
   async releaseAll(): Promise<number> {
-    this.child!.send({ type: 'release' } satisfies PeerCommand);
+    this.command({ type: 'release' });
     const e = await this.next('released', 10_000);
     this.held = null;
     return e && e.type === 'released' ? e.count : 0;
@@ -97,9 +144,11 @@ export class PeerClient {
 
   async stop(): Promise<void> {
     const c = this.child;
+    this.stopping = true;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.send({ type: 'stop' } satisfies PeerCommand);
+    if (c.connected) c.send({ type: 'stop' } satisfies PeerCommand);
+    else c.kill('SIGKILL');
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);

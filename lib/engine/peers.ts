@@ -11,6 +11,8 @@ import { RdmaSupport, rdmaSupport } from './rdma';
 
 export class PinPeers {
   private nbd: PeerClient | null = null;
+  /** Called once when a peer dies without being asked to stop (see PeerClient.onGone). */
+  onGone: (kind: 'fuse' | 'nbd', how: string) => void = () => undefined;
   private nbdUnsupported: string | null = null;
   private rdmaProbe: RdmaSupport | null = null;
 
@@ -18,7 +20,15 @@ export class PinPeers {
   constructor(
     readonly fuse: PeerClient,
     private readonly inGuest: boolean,
-  ) {}
+  ) {
+    fuse.onGone = (how) => this.onGone('fuse', how);
+  }
+
+  /** Why that peer can no longer serve, or null (also null for an NBD peer never started). */
+  gone(kind: 'fuse' | 'nbd'): string | null {
+    if (kind === 'fuse') return this.fuse.gone();
+    return this.nbd ? this.nbd.gone() : null;
+  }
 
   /** Why this case cannot run here, or null. Starts what the case needs. */
   async notApplicable(c: Case, opt: TimelineOptions): Promise<string | null> {
@@ -48,16 +58,17 @@ export class PinPeers {
     return this.rdmaProbe;
   }
 
-  /** A running NBD peer; a dead one (its connection timed out or failed) is replaced. */
+  /** The NBD peer, started on first use. A dead one ends the worker (onGone), as a dead FUSE peer does. */
   private async nbdPeer(opt: TimelineOptions): Promise<PeerClient | string> {
     if (this.nbdUnsupported !== null) return this.nbdUnsupported;
-    if (this.nbd?.alive) return this.nbd;
+    if (this.nbd) return this.nbd;
     const support = nbdSupport();
     if (!support.ok) {
       this.nbdUnsupported = support.reason;
       return support.reason;
     }
     this.nbd = new PeerClient({ kind: 'nbd', timeoutSeconds: nbdTimeoutSeconds(opt.hold.holdMs, opt.settleMs) });
+    this.nbd.onGone = (how) => this.onGone('nbd', how);
     await this.nbd.start();
     return this.nbd;
   }

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { PMD_SIZE } from '../cases/matrix';
 import { MappingHandle, isSystemError, native } from '../native';
+import { staleTraceInstances } from '../host/leftovers';
 
 const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const EVENT = 'events/fs_dax/dax_pmd_fault_done';
@@ -53,7 +54,7 @@ export function pmdMappedKb(smaps: string, address: bigint): number | null {
   return null;
 }
 
-/** Trace instances this process family makes: `daxpin-<pid>`. */
+/** Trace instances this process family makes: `daxpin-<pid>` (host/leftovers.ts finds dead ones). */
 const INSTANCE_PREFIX = 'daxpin-';
 
 /** rmdir of an instance; one still being read (busy) or already gone is left be. */
@@ -65,33 +66,12 @@ function removeInstance(dir: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the trace instances of daxpin processes that are gone (a worker killed before
  * it could remove its own). Never mounts tracefs: where it is not mounted, there are none.
  */
 export function removeStaleTraceInstances(): void {
-  // Only where findTracefs() makes instances when the standard place works (it always
-  // does where daxpin could mount tracefs); never through debugfs (see findTracefs).
-  const instances = `${TRACEFS_CANDIDATES[0]}/instances`;
-  let names: string[];
-  try {
-    names = fs.readdirSync(instances);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = name.startsWith(INSTANCE_PREFIX) ? Number(name.slice(INSTANCE_PREFIX.length)) : NaN;
-    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) removeInstance(`${instances}/${name}`);
-  }
+  for (const l of staleTraceInstances()) removeInstance(l.target);
 }
 
 /**

@@ -52,10 +52,15 @@ export interface CaseRequest {
   options: TimelineOptions;
 }
 
+/** The worker's exit status after its FUSE peer died (also said by a peer-gone message). */
+export const PEER_GONE_EXIT = 4;
+
 export type ToWorker = CaseRequest | { type: 'exit' };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'op-thread'; seq: number; tid: number }
   | { type: 'result'; seq: number; observation: CaseObservation }
-  | { type: 'failed'; seq: number; error: string };
+  | { type: 'failed'; seq: number; error: string }
+  /** The FUSE peer died (during case `seq`, or between cases when null); the worker exits. */
+  | { type: 'peer-gone'; seq: number | null; how: string };

@@ -3,13 +3,18 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
-import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunRecord, SCHEMA_VERSION, planKey } from '../outcome';
+import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunLine, SCHEMA_VERSION, planKey } from '../outcome';
 import { readProvenance } from '../host/provenance';
+import { configRecord, endRecord, runRecord } from '../record';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
-import { JsonlWriter } from './jsonl';
 import { KernelLog, readTainted, toKernelLogLines } from './kmsg';
 import { CaseTiming, Orchestrator } from './orchestrator';
+
+/** Where records go as they are made: one JSON line each (host/durable.ts writes them). */
+export interface RecordSink {
+  write(line: RunLine): void;
+}
 
 export interface ConfigSource {
   config: Config;
@@ -26,7 +31,7 @@ export interface RunOptions {
   matrix: MatrixName;
   globs?: string[];
   timing: CaseTiming;
-  out: JsonlWriter;
+  out: RecordSink;
   workDir: string;
   runner: 'native' | 'vm';
   argv: string[];
@@ -57,12 +62,32 @@ export interface RunSummary {
   wallMs: number;
 }
 
+/**
+ * Why a run's results are in doubt: what daxpin itself failed to do, never an answer
+ * of the kernel. A non-empty list makes the run exit 3 (when no invariant failed).
+ */
+export function runDoubts(s: Pick<RunSummary, 'planned' | 'cases' | 'configs' | 'notRun' | 'interrupted'>): string[] {
+  const out: string[] = [];
+  const count = (status: CaseRecord['status']) => s.cases.filter((c) => c.status === status).length;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (count('error') > 0) out.push(`${plural(count('error'), 'case')} daxpin could not measure (status error)`);
+  if (count('abandoned') > 0) out.push(`${plural(count('abandoned'), 'case')} abandoned with their worker`);
+  if (count('crashed') > 0) out.push(`${plural(count('crashed'), 'case')} crashed the kernel`);
+  const faulty = s.cases.filter((c) => (c.harnessFaults?.length ?? 0) > 0);
+  if (faulty.length > 0) out.push(`${plural(faulty.length, 'case')} with a harness fault (${faulty[0].config}/${faulty[0].caseId}: ${faulty[0].harnessFaults![0]})`);
+  for (const c of s.configs) if (c.error) out.push(`config ${c.config} was not set up: ${c.error}`);
+  if (s.planned.length > 0 && s.cases.length === 0) out.push('no case ran');
+  else if (s.notRun.length > 0 && !s.interrupted) out.push(`${plural(s.notRun.length, 'planned case')} not run`);
+  return out;
+}
+
 export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export function plan(sources: ConfigSource[], matrix: MatrixName, globs?: string[]): Array<{ source: ConfigSource; cases: Case[] }> {
+/** The cases of each config, in run order; a source needs only its config to be planned. */
+export function plan<S extends { config: Config }>(sources: S[], matrix: MatrixName, globs?: string[]): Array<{ source: S; cases: Case[] }> {
   return sources.map((source) => ({ source, cases: filterCases(casesFor(source.config, matrix), globs) }));
 }
 
@@ -75,21 +100,19 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
   const kernelLog = new KernelLog(kernelLogFrom);
   if (o.writeRunRecord !== false) {
-    const run: RunRecord = {
-      record: 'run',
-      schema: SCHEMA_VERSION,
-      ...identity,
-      startedAt: new Date().toISOString(),
-      argv: o.argv,
-      holdMs: o.timing.holdMs,
-      holdMode: o.timing.holdMode,
-      dwellMs: o.timing.dwellMs,
-      settleMs: o.timing.settleMs,
-      planned: plannedKeys,
-      runner: o.runner,
-      provenance: readProvenance(kernelLogFrom),
-    };
-    o.out.write(run);
+    o.out.write(
+      runRecord({
+        ...identity,
+        argv: o.argv,
+        holdMs: o.timing.holdMs,
+        holdMode: o.timing.holdMode,
+        dwellMs: o.timing.dwellMs,
+        settleMs: o.timing.settleMs,
+        planned: plannedKeys,
+        runner: o.runner,
+        provenance: readProvenance(kernelLogFrom),
+      }),
+    );
   }
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };
@@ -133,7 +156,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     summary.interrupted = interrupted;
     summary.wallMs = Math.round(performance.now() - t0);
     flushKernelLog('run-end', null, null);
-    o.out.write({ record: 'end', schema: SCHEMA_VERSION, runId, finishedAt: new Date().toISOString(), notRun: summary.notRun, interrupted });
+    o.out.write(endRecord(runId, summary.notRun, interrupted));
   };
   // Registered first, so on a fatal signal it runs last: after the worker is gone
   // and the filesystems are unmounted, every result so far is already on disk.
@@ -198,30 +221,4 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     unregisterEnd();
   }
   return summary;
-}
-
-function configRecord(
-  id: { runId: string; kernel: string },
-  config: Config,
-  p: PreparedConfig | null,
-  extra: { fsck?: ConfigRecord['fsck']; error?: string; cleanupErrors?: string[] },
-): ConfigRecord {
-  return {
-    record: 'config',
-    schema: SCHEMA_VERSION,
-    runId: id.runId,
-    kernel: id.kernel,
-    config: config.name,
-    fsType: p?.fsType ?? config.fsType,
-    daxVerified: p?.daxVerified ?? false,
-    device: p?.device ?? null,
-    mountOptions: p?.mountOptions ?? '',
-    superOptions: p?.superOptions ?? '',
-    mkfs: p?.mkfs ?? null,
-    geometry: p?.geometry ?? null,
-    daxNote: p?.daxNote ?? null,
-    ...(extra.cleanupErrors?.length ? { cleanupErrors: extra.cleanupErrors } : {}),
-    fsck: extra.fsck ?? null,
-    ...(extra.error ? { error: extra.error } : {}),
-  };
 }

@@ -7,12 +7,14 @@ import { native } from '../native';
 import { PeerClient } from './peer';
 import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
-import { FromWorker, ToWorker } from './protocol';
+import { FromWorker, PEER_GONE_EXIT, ToWorker } from './protocol';
 import { runTimeline } from './timeline';
 
+
 function send(m: FromWorker): void {
-  process.send!(m);
+  if (process.connected) process.send!(m);
 }
+
 
 function lookup<T extends { name: string }>(table: T[], name: string, what: string): T {
   const found = table.find((x) => x.name === name);
@@ -37,9 +39,28 @@ async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
   const fuse = new PeerClient({ kind: 'fuse', mountPoint: fuseMount });
-  await fuse.start();
   // DAXPIN_RESULTS is set in daxpin's own guests only (the results share).
   const peers = new PinPeers(fuse, process.env.DAXPIN_RESULTS !== undefined);
+  // The case in progress, and which peer its pin goes through.
+  let current: { seq: number; usesPeer: 'fuse' | 'nbd' | null } | null = null;
+  // A dead peer leaves its FUSE mount aborted: whatever this worker measures through it
+  // from now on is ENOTCONN, not the kernel's behaviour. Say so at once and go; the
+  // orchestrator records the case as daxpin's failure and starts a fresh worker and peer.
+  // A case that does not use the peer (vmsplice, registered buffers) is finished first.
+  let leaving = false;
+  let goneAfterCase: string | null = null;
+  const leave = (how: string, seq: number | null) => {
+    if (leaving) return;
+    leaving = true;
+    const exit = () => process.exit(PEER_GONE_EXIT);
+    if (!process.connected) exit();
+    process.send!({ type: 'peer-gone', seq, how } satisfies FromWorker, undefined, {}, exit);
+  };
+  peers.onGone = (kind, how) => {
+    if (current !== null && current.usesPeer !== kind) goneAfterCase = how;
+    else leave(how, current?.seq ?? null);
+  };
+  await fuse.start();
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
 
@@ -56,15 +77,25 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
+        current = { seq: m.seq, usesPeer: pinMethod.peer };
         injectTestFault(c);
         const observation = await runTimeline(c, m.options, peers, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
-        send({ type: 'result', seq: m.seq, observation });
+        // Its exit event may not have arrived yet: ask the peer's pid directly.
+        const gone = current.usesPeer ? peers.gone(current.usesPeer) : null;
+        if (gone !== null) leave(gone, m.seq);
+        else send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
-        send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+        const gone = current?.usesPeer ? peers.gone(current.usesPeer) : null;
+        if (gone !== null) leave(gone, m.seq);
+        else send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        current = null;
       }
+      const gone = goneAfterCase ?? peers.gone('fuse') ?? peers.gone('nbd');
+      if (gone !== null) leave(gone, null);
     });
   });
-  // The orchestrator going away must not leave a FUSE server behind.
+  // The orchestrator going away must not leave a FUSE or NBD server behind.
   process.on('disconnect', () => {
     peers.stop().finally(() => process.exit(0));
   });

@@ -2,9 +2,13 @@
 // processes) is registered here with the action that undoes it. Actions run in
 // reverse order of registration, each at most once: on normal teardown, and on
 // SIGINT/SIGTERM/SIGHUP, after which the process exits 130/143/129. While anything is
-// registered, daxpin owns those signals; other components that must act on Ctrl-C
-// (flush results, kill a worker) register an action instead of a handler of their own.
+// registered, daxpin owns those signals; this module is the only place that listens to
+// them. Other components that must act on Ctrl-C (flush results, kill a worker or a
+// guest) register an action instead of a handler of their own, and a loop that must
+// stop between steps asks `stopRequested()`.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BlockingCall, MNT_DETACH, isSystemError, native } from '../native';
 import { readMountinfo } from './mountinfo';
 
@@ -27,6 +31,17 @@ const SIGNAL_ACTION_TIMEOUT_MS = 15_000;
 const entries: Entry[] = [];
 let signalsInstalled = false;
 let shuttingDown = false;
+let stopSignal: NodeJS.Signals | null = null;
+
+/** The signal that asked daxpin to stop (any of INT, TERM, HUP), or null. */
+export function stopRequested(): NodeJS.Signals | null {
+  return stopSignal;
+}
+
+/** The exit status after `signal`: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return SIGNAL_EXIT[signal] ?? 128 + (os.constants.signals[signal] ?? 0);
+}
 
 function say(line: string): void {
   try {
@@ -39,6 +54,7 @@ function say(line: string): void {
 function onSignal(signal: NodeJS.Signals): void {
   if (shuttingDown) return;
   shuttingDown = true;
+  stopSignal = signal;
   say(`daxpin: ${signal}: cleaning up`);
   teardownAll(SIGNAL_ACTION_TIMEOUT_MS)
     .then((failures) => {
@@ -142,29 +158,52 @@ export const UMOUNT_TIMEOUT_MS = 30_000;
 const FUSECTL = '/sys/fs/fuse/connections';
 
 /**
+ * Runs `fn` with a fusectl mount: the system's, or else a private one made for the
+ * call and unmounted after it (a shared mount point would be another daxpin's to
+ * unmount while it still writes there).
+ */
+async function withFusectl<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  if (readMountinfo().some((e) => e.mountPoint === FUSECTL && e.fsType === 'fusectl')) return fn(FUSECTL);
+  // The pid in the name lets `daxpin cleanup` tell a dead process's mount from a live one's.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `daxpin-fusectl-${process.pid}-`));
+  try {
+    native.mount('fusectl', dir, 'fusectl', 0, '');
+    try {
+      return await fn(dir);
+    } finally {
+      await settled(native.startUmount(dir, 0), `umount ${dir}`, UMOUNT_TIMEOUT_MS);
+    }
+  } finally {
+    fs.rmdirSync(dir);
+  }
+}
+
+/** The fusectl name of a FUSE mount's connection: the superblock's kernel dev_t, (major << 20) | minor. */
+export function fuseConnectionId(dev: string): number {
+  const [major, minor] = dev.split(':').map(Number);
+  return major * 2 ** 20 + minor;
+}
+
+/**
  * A FUSE server killed mid-request leaves the mount's callers in D state until the
  * connection is aborted. Abort every FUSE connection mounted at `mountPoint` (via
- * fusectl, mounted if need be) and lazily unmount it.
+ * fusectl) and lazily unmount it.
  */
 export async function abortFuseConnectionsFor(mountPoint: string): Promise<void> {
   const fuseMounts = readMountinfo()
     .filter((e) => e.mountPoint === mountPoint && (e.fsType === 'fuse' || e.fsType.startsWith('fuse.') || e.fsType === 'fuseblk'))
     .reverse();
   if (fuseMounts.length === 0) return;
-  if (!readMountinfo().some((e) => e.mountPoint === FUSECTL && e.fsType === 'fusectl')) {
-    native.mount('fusectl', FUSECTL, 'fusectl', 0, '');
-  }
-  for (const m of fuseMounts) {
-    const [major, minor] = m.dev.split(':').map(Number);
-    // fusectl names a connection by the superblock's kernel dev_t: (major << 20) | minor.
-    const id = major * 2 ** 20 + minor;
-    try {
-      fs.writeFileSync(`${FUSECTL}/${id}/abort`, '1');
-    } catch (err) {
-      // ENOENT: the connection is already gone
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  await withFusectl(async (fusectl) => {
+    for (const m of fuseMounts) {
+      try {
+        fs.writeFileSync(`${fusectl}/${fuseConnectionId(m.dev)}/abort`, '1');
+      } catch (err) {
+        // ENOENT: the connection is already gone
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
-  }
+  });
   for (let i = 0; i < fuseMounts.length; i++) {
     try {
       await settled(native.startUmount(mountPoint, MNT_DETACH), `umount -l ${mountPoint}`, UMOUNT_TIMEOUT_MS);

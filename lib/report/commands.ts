@@ -8,7 +8,9 @@ import { compareRuns, renderComparison } from './compare';
 import { readExpectations } from './expectations';
 import { REPORT_FORMATS, renderReport } from './render';
 import type { ReportFormat } from './render';
-import { readRun, readRuns, ReportInputError } from './runfile';
+import { inputError, readRun, readRuns } from './runfile';
+import { DaxpinError } from '../errors';
+import { replaceFileAtomically } from '../host/durable';
 
 export interface CommandResult {
   /** What goes to stdout; empty when the report was written to --out. */
@@ -45,19 +47,32 @@ const FORMAT_BY_EXTENSION: Record<string, ReportFormat> = {
 function resolveFormat(format: string | undefined, out: string | undefined): ReportFormat {
   if (format !== undefined) {
     if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat;
-    throw new ReportInputError(`unknown --format ${JSON.stringify(format)}; use one of ${REPORT_FORMATS.join(', ')}`);
+    throw inputError(`unknown --format ${JSON.stringify(format)}; use one of ${REPORT_FORMATS.join(', ')}`);
   }
   return (out && FORMAT_BY_EXTENSION[path.extname(out).toLowerCase()]) || 'md';
 }
 
-function writeOut(out: string, text: string): void {
+/** Refuses an --out that is one of the inputs (by inode, whatever the path says). */
+function checkOutNotInput(out: string, inputs: string[]): void {
+  let outSt: fs.Stats;
   try {
-    fs.writeFileSync(out, text);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code;
-    throw new ReportInputError(`cannot write ${out}: ${why}`);
+    outSt = fs.statSync(out);
+  } catch {
+    return; // a new file
   }
+  for (const input of inputs) {
+    try {
+      const st = fs.statSync(input);
+      if (st.dev === outSt.dev && st.ino === outSt.ino) throw inputError(`--out ${out} is the input ${input}; it would be overwritten`);
+    } catch (err) {
+      if (err instanceof DaxpinError) throw err;
+    }
+  }
+}
+
+/** The report appears whole or not at all (a full disk leaves no partial or empty file). */
+function writeOut(out: string, text: string): void {
+  replaceFileAtomically(out, text);
 }
 
 /** Run a command body, turning bad input into exit code 2 and its one-line message. */
@@ -66,7 +81,7 @@ function guarded(body: (messages: string[]) => Omit<CommandResult, 'messages'>):
   try {
     return { ...body(messages), messages };
   } catch (err) {
-    if (err instanceof ReportInputError) return { output: '', exitCode: err.exitCode, messages: [...messages, err.message] };
+    if (err instanceof DaxpinError) return { output: '', exitCode: err.exitCode, messages: [...messages, err.message] };
     throw err;
   }
 }
@@ -74,6 +89,7 @@ function guarded(body: (messages: string[]) => Omit<CommandResult, 'messages'>):
 export function reportCommand(opts: ReportOptions): CommandResult {
   return guarded((messages) => {
     const format = resolveFormat(opts.format, opts.out);
+    if (opts.out !== undefined) checkOutNotInput(opts.out, [...opts.runs, ...(opts.expectations === undefined ? [] : [opts.expectations])]);
     const runs = readRuns(opts.runs);
     messages.push(...runs.flatMap((r) => r.warnings));
     const expectations = opts.expectations === undefined ? undefined : readExpectations(opts.expectations);
@@ -87,6 +103,7 @@ export function reportCommand(opts: ReportOptions): CommandResult {
 
 export function compareCommand(opts: CompareOptions): CommandResult {
   return guarded((messages) => {
+    if (opts.out !== undefined) checkOutNotInput(opts.out, [opts.base, opts.next]);
     const base = readRun(opts.base);
     const next = readRun(opts.next);
     messages.push(...base.warnings, ...next.warnings);

@@ -15,7 +15,8 @@
 import * as fs from 'node:fs';
 import { globToRegExp } from '../cases/matrix';
 import { planKey } from '../outcome';
-import { ReportInputError } from './runfile';
+import { compareVersions } from '../versions';
+import { inputError, readSmallFile } from './runfile';
 import type { ParsedRun } from './runfile';
 import { outcomeClass } from '../verdict';
 
@@ -47,10 +48,6 @@ export function kernelVersion(release: string): Version | null {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
 }
 
-function compareVersions(a: Version, b: Version): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
-}
-
 /** Parse a range into alternatives of comparator sets; throws on a malformed range. */
 function parseRange(range: string): Comparator[][] {
   const alternatives = range.split('||').map((alt) =>
@@ -74,7 +71,7 @@ export function kernelInRange(release: string, range: string): boolean {
   if (!version) return false;
   return parseRange(range).some((alt) =>
     alt.every(({ op, version: bound }) => {
-      const d = compareVersions(version, bound);
+      const d = compareVersions(version.join('.'), bound.join('.'));
       return op === '<' ? d < 0 : op === '<=' ? d <= 0 : op === '>' ? d > 0 : op === '>=' ? d >= 0 : d === 0;
     }),
   );
@@ -93,40 +90,34 @@ export function parseExpectations(text: string, source = '<expectations>'): Expe
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ReportInputError(`${source} is not JSON; expected an array of expectation entries`);
+    throw inputError(`${source} is not JSON; expected an array of expectation entries`);
   }
-  if (!Array.isArray(value)) throw new ReportInputError(`${source}: expected a JSON array of expectation entries`);
+  if (!Array.isArray(value)) throw inputError(`${source}: expected a JSON array of expectation entries`);
   return value.map((entry: unknown, i): Expectation => {
     const where = `${source} entry ${i}`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ReportInputError(`${where} is not an object`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw inputError(`${where} is not an object`);
     const e = entry as Record<string, unknown>;
     for (const field of ['kernel', 'outcomeClass']) {
-      if (typeof e[field] !== 'string' || e[field] === '') throw new ReportInputError(`${where} needs a "${field}" string`);
+      if (typeof e[field] !== 'string' || e[field] === '') throw inputError(`${where} needs a "${field}" string`);
     }
     for (const field of ['config', 'case', 'note']) {
-      if (e[field] !== undefined && typeof e[field] !== 'string') throw new ReportInputError(`${where}: "${field}" must be a string`);
+      if (e[field] !== undefined && typeof e[field] !== 'string') throw inputError(`${where}: "${field}" must be a string`);
     }
     try {
       parseRange(e.kernel as string);
       classMatcher(e.outcomeClass as string);
     } catch (err) {
-      throw new ReportInputError(`${where}: ${(err as Error).message}`);
+      throw inputError(`${where}: ${(err as Error).message}`);
     }
     return e as unknown as Expectation;
   });
 }
 
+/** An expectations file is a hand-written table: anything larger is not one. */
+export const MAX_EXPECTATIONS_BYTES = 16 * 1024 * 1024;
+
 export function readExpectations(path: string): Expectation[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ReportInputError(
-      code === 'ENOENT' ? `${path}: no such file` : code === 'EISDIR' ? `${path} is a directory; give the expectations .json file` : `${path}: cannot read (${code})`,
-    );
-  }
-  return parseExpectations(text, path);
+  return parseExpectations(readSmallFile(path, 'the expectations .json file', MAX_EXPECTATIONS_BYTES), path);
 }
 
 export function checkExpectations(runs: ParsedRun[], expectations: Expectation[]): Deviation[] {

@@ -7,6 +7,7 @@ import type { CaseRecord, ConfigRecord } from '../outcome';
 import { notRunKeys } from './runfile';
 import type { ParsedRun } from './runfile';
 import { invariantViolations, outcomeClass, verdictOf } from '../verdict';
+import { shellWord, singleQuote } from '../host/shell';
 import type { Verdict, Violation } from '../verdict';
 
 /** A cell's verdict; 'not-run' is a planned case that never produced a record. */
@@ -141,11 +142,7 @@ function dirArg(argv: string[]): string | undefined {
 }
 
 function shellQuote(word: string): string {
-  return word === '<mnt>' || /^[A-Za-z0-9_./:+=-]+$/.test(word) ? word : singleQuote(word);
-}
-
-function singleQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  return word === '<mnt>' ? word : shellWord(word);
 }
 
 /** One run × one config: the unit the CI formats group results by. */

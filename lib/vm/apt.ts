@@ -5,8 +5,9 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { cacheRoot, ensureDir, exists, run } from './cache';
-import { reason, VmError } from './errors';
+import { cacheRoot, ensureDir, exists } from './cache';
+import { runToolOk } from '../host/tool';
+import { DaxpinError, reason } from '../errors';
 
 /** Suites that carry amd64 kernels worth testing, oldest first. Missing ones are skipped. */
 export const KERNEL_SUITES = ['bookworm', 'bookworm-backports', 'trixie', 'trixie-backports', 'sid'];
@@ -109,7 +110,7 @@ export async function configuredDebianMirrors(): Promise<string[]> {
   }
   const mirrors = debianMirrors(entries);
   if (mirrors.length === 0) {
-    throw new VmError('ENOMIRROR', 'no Debian mirror found in /etc/apt/sources.list{,.d}: cannot fetch kernels');
+    throw new DaxpinError('ENOMIRROR', 'no Debian mirror found in /etc/apt/sources.list{,.d}: cannot fetch kernels');
   }
   return mirrors;
 }
@@ -167,10 +168,10 @@ function aptOptions(p: AptPaths): string[] {
 async function apt(tool: 'apt-get' | 'apt-cache', args: string[], cwd?: string) {
   const p = aptPaths();
   try {
-    return await run(tool, [...aptOptions(p), ...args], { cwd, env: { ...process.env, LC_ALL: 'C' } });
+    return await runToolOk(tool, [...aptOptions(p), ...args], { cwd, env: { ...process.env, LC_ALL: 'C' } });
   } catch (err) {
     const command = args.filter((a) => !a.startsWith('-'))[0];
-    throw new VmError('EAPT', `${tool} ${command}: ${reason(err).replace(/^apt-(get|cache): /, '')}`);
+    throw new DaxpinError('EAPT', `${tool} ${command}: ${reason(err).replace(/^apt-(get|cache): /, '')}`);
   }
 }
 
@@ -204,7 +205,7 @@ export async function updateKernelLists(options: { force?: boolean; log?: (line:
   }
   const suites = await suitesWithLists();
   if (suites.length === 0) {
-    throw new VmError('EAPT', `could not fetch any kernel suite from the Debian mirror: ${failure ?? 'no lists'}`);
+    throw new DaxpinError('EAPT', `could not fetch any kernel suite from the Debian mirror: ${failure ?? 'no lists'}`);
   }
   if (failure) options.log?.(`daxpin: kernel package lists partly refreshed (${failure}); using ${suites.join(', ')}`);
   // Later apt calls should not trip over the suites that are not there.
@@ -317,7 +318,7 @@ export async function downloadPackage(pkg: Pick<ArchivePackage, 'name' | 'versio
   try {
     await apt('apt-get', ['-q', 'download', `${pkg.name}=${pkg.version}`], staging);
     const [file] = (await fs.readdir(staging)).filter((f) => f.endsWith('.deb'));
-    if (!file) throw new VmError('EAPT', `apt-get download ${pkg.name}=${pkg.version} produced no .deb`);
+    if (!file) throw new DaxpinError('EAPT', `apt-get download ${pkg.name}=${pkg.version} produced no .deb`);
     await fs.rename(path.join(staging, file), target);
   } finally {
     await fs.rm(staging, { recursive: true, force: true });

@@ -1,13 +1,9 @@
 // Where lib/vm keeps what it fetches and builds: debs, unpacked kernels, initramfs
 // images, the private apt state. Never inside the repo: these are hundreds of MB.
 
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
 
 /** `$XDG_CACHE_HOME/daxpin`, or `~/.cache/daxpin`. */
 export function cacheRoot(): string {
@@ -50,36 +46,5 @@ export async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-export interface RunResult {
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a program to completion without blocking the event loop. On failure the error
- * message names the program and carries the last line it printed on stderr, which is
- * where apt, dpkg-deb and depmod put the reason.
- */
-export async function run(
-  file: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<RunResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, {
-      cwd: options.cwd,
-      env: options.env,
-      maxBuffer: 256 * 1024 * 1024,
-      encoding: 'utf8',
-    });
-    return { stdout, stderr };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string; code?: string | number };
-    if (e.code === 'ENOENT') throw new Error(`${file}: not found`);
-    const lastLine = (e.stderr ?? '').trim().split('\n').filter(Boolean).pop() ?? e.message;
-    throw new Error(`${path.basename(file)}: ${lastLine}`.replace(/\s+/g, ' '));
   }
 }

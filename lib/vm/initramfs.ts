@@ -9,8 +9,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { cacheRoot, ensureDir, exists, run, storeVersion, versionsOf } from './cache';
-import { reason, VmError } from './errors';
+import { cacheRoot, ensureDir, exists, storeVersion, versionsOf } from './cache';
+import { runToolOk } from '../host/tool';
+import { DaxpinError, reason } from '../errors';
 import { Kernel } from './kernels';
 
 const execFileAsync = promisify(execFile);
@@ -19,9 +20,9 @@ const gzip = promisify(zlib.gzip);
 /**
  * Modules the guest's init loads when the kernel has them as modules (built-in ones are
  * skipped; dependencies come along from each module's modinfo). Every module of `root`
- * and `chains` is loaded before the guest command starts. Under TCG an insmod costs
- * 0.05–0.9 s (xfs: 4 MB to checksum for its signature and relocate), so after `root`
- * the chains load at the same time, one per vCPU.
+ * and `chains` is loaded before the guest command starts. Under TCG an insmod is slow
+ * (a large module has megabytes to checksum for its signature and relocate; figures in
+ * bench/README.md), so after `root` the chains load at the same time, one per vCPU.
  */
 export interface GuestModules {
   /** First, in order: what mounting the host's root needs. */
@@ -44,8 +45,9 @@ export const GUEST_MODULES: GuestModules = {
     ['crc32c_generic', 'ext4', 'loop', 'fuse'],
   ],
   // xfs: loaded by the kernel (request_module, busybox modprobe) when an XFS config mounts,
-  // before any of its cases. Its insmod is 0.9 s of TCG on 6.1 and 3 s on 7.3 (a 10 MB
-  // module), which a run of ext4 configs only, or the first ext4 cases, need not wait for.
+  // before any of its cases. Its insmod is the slowest of all under TCG (a 10 MB module on
+  // 7.3; bench/README.md), which a run of ext4 configs only, or the first ext4 cases, need
+  // not wait for.
   // NBD: the block-device peer of O_DIRECT pins (loaded by the worker's first nbd-* case);
   // dm-delay, another way to hold one (nothing loads it today); soft-RoCE for the rdma-*
   // pins: rdma_rxe over a dummy netdev, ib_uverbs for libibverbs (their UDP-tunnel and
@@ -212,7 +214,7 @@ async function collectModules(modulesDir: string, wanted: string[]): Promise<Sta
     const name = queue.shift() as string;
     if (staged.has(name)) continue;
     const file = index.get(name);
-    if (!file) throw new VmError('EINITRAMFS', `module ${name} is needed but missing from ${modulesDir}`);
+    if (!file) throw new DaxpinError('EINITRAMFS', `module ${name} is needed but missing from ${modulesDir}`);
     const elf = await decompressedModule(file);
     const depends = modinfo(elf)
       .filter(([k, v]) => k === 'depends' && v)
@@ -226,90 +228,18 @@ async function collectModules(modulesDir: string, wanted: string[]): Promise<Sta
 }
 
 /**
- * The guest's /init. Kernel command line switches: `daxpin.probe` only proves the
- * kernel reached userspace (the KVM probe). Otherwise the command to run is
- * `<results share>/.daxpin-boot/command.sh`, run by the host's /bin/sh inside the
- * chroot, with the results share mounted at the path named in `.daxpin-boot/mountpoint`
- * (the host's own path of that directory, so paths mean the same on both sides).
- * `.daxpin-boot/prefetch` (optional) lists host files the command reads first (node,
- * daxpin's modules): read once in the background while modules load, they are in the
- * page cache (9p cache=loose) by the time the command starts.
- *
- * Under TCG every fork costs milliseconds: the script keeps them few (no subshells per
- * module, one mkdir for many directories). `${GUEST_MARKERS.at}<uptime> <phase>` lines
- * time the phases on the console.
+ * The guest's /init: `guest-init.sh` beside this module's source, shipped in the tree
+ * and read at run time (see the script for what it does). The kernel release it needs
+ * comes from `/etc/daxpin/release` in the image.
  */
-export function initScript(release: string): string {
-  const m = GUEST_MARKERS;
-  return `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mark() { read -r up idle < /proc/uptime; echo "${m.at}$up $*"; }
-mark init
-fail() { echo "${m.error}$*"; sync; poweroff -f; echo o > /proc/sysrq-trigger; }
-if grep -qw daxpin.probe /proc/cmdline; then echo "${m.probe}"; poweroff -f; fi
-echo 1 > /proc/sys/kernel/sysrq
-# busybox's modprobe, reached as /sbin/modprobe, serves the kernel's request_module() calls
-# each line of a list: <module name> <path under /lib/modules/${release}>
-load() {
-  while read -r name mod; do
-    [ -d /sys/module/$name ] || insmod /lib/modules/${release}/$mod || echo "daxpin-guest: insmod $mod failed"
-  done < $1
-}
-load /etc/daxpin/modules.root
-mkdir -p /host /rw /newroot /results
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 host0 /host || fail "mount host root over 9p"
-mount -t tmpfs -o mode=0755 tmpfs /rw
-mkdir -p /rw/upper /rw/work
-mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "mount overlay on host root"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results || fail "mount results share over 9p"
-boot=/results/${GUEST_BOOT_DIR}
-where=$(cat $boot/mountpoint) || fail "no $boot/mountpoint"
-for d in /dev /proc /sys; do mount --bind $d /newroot$d; done
-mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/lib/modules/${release}
-mount -t devpts devpts /newroot/dev/pts
-mount -t tmpfs tmpfs /newroot/dev/shm
-mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
-mount -t tracefs tracefs /newroot/sys/kernel/tracing
-mount -t debugfs debugfs /newroot/sys/kernel/debug
-# the kernel's own modules where the host's modprobe looks for them
-mount --bind /lib/modules/${release} /newroot/lib/modules/${release}
-# host directories the guest needs that lie under a directory it mounts afresh
-# (daxpin checked out under /tmp, say): the host's copy, read-only, over the tmpfs
-if [ -f $boot/keep ]; then
-  while read -r p; do
-    [ -n "$p" ] || continue
-    mkdir -p "/newroot$p" && mount --bind "/host$p" "/newroot$p" || fail "bind host $p"
-  done < $boot/keep
-fi
-mkdir -p "/newroot$where" && mount --bind /results "/newroot$where" || fail "bind results share at $where"
-mark root
-# the page cache warm-up runs beside the module loads (2 vCPUs); the command does not wait for it
-[ -s $boot/prefetch ] && { sed 's|^|/host|' $boot/prefetch | xargs cat > /dev/null 2>&1; mark prefetched; } &
-chains=
-for list in /etc/daxpin/modules.chain*; do
-  [ -f $list ] || continue
-  load $list &
-  chains="$chains $!"
-done
-[ -z "$chains" ] || wait $chains
-mark modules
-mount -t fusectl fusectl /newroot/sys/fs/fuse/connections 2>/dev/null
-hostname daxpin-guest
-ip link set lo up
-echo "${m.commandStart}"
-chroot /newroot /bin/sh "$where/${GUEST_BOOT_DIR}/command.sh" </dev/null >/dev/console 2>&1
-rc=$?
-echo $rc > $boot/exit-status
-sync
-echo "${m.commandExit}$rc"
-poweroff -f
-echo o > /proc/sysrq-trigger
-`;
+export const GUEST_INIT_SCRIPT = path.resolve(__dirname, '..', '..', '..', 'lib', 'vm', 'guest-init.sh');
+
+export async function initScript(): Promise<string> {
+  try {
+    return await fs.readFile(GUEST_INIT_SCRIPT, 'utf8');
+  } catch (err) {
+    throw new DaxpinError('EINITRAMFS', `cannot read the guest init script: ${reason(err)}`);
+  }
 }
 
 function initramfsDir(): string {
@@ -326,9 +256,9 @@ export async function buildInitramfs(kernel: Kernel, options: { modules?: GuestM
   const wanted = options.modules ?? GUEST_MODULES;
   const busybox = await fs.readFile(BUSYBOX).catch(() => null);
   if (!busybox || !isStaticElf(busybox)) {
-    throw new VmError('ENOHOSTPKG', `${BUSYBOX} is missing or not static: install busybox-static`);
+    throw new DaxpinError('ENOHOSTPKG', `${BUSYBOX} is missing or not static: install busybox-static`);
   }
-  const init = initScript(kernel.release);
+  const init = await initScript();
   const modulesStat = kernel.modulesDir ? await fs.stat(kernel.modulesDir) : null;
   const key = createHash('sha256')
     .update(JSON.stringify({ init, wanted, kernel, modulesMtime: modulesStat?.mtimeMs ?? null }))
@@ -366,6 +296,7 @@ export async function buildInitramfs(kernel: Kernel, options: { modules?: GuestM
     { path: 'dev/console', mode: 0o020600, rdev: { major: 5, minor: 1 } },
     file('bin/busybox', busybox, 0o755),
     file('init', init, 0o755),
+    file('etc/daxpin/release', `${kernel.release}\n`),
     file('etc/daxpin/modules.root', list(stages.root)),
     ...stages.chains.filter((c) => c.length > 0).map((c, i) => file(`etc/daxpin/modules.chain${i}`, list(c))),
     ...moduleFiles,
@@ -394,10 +325,10 @@ async function stageForDepmod(kernel: Kernel, modules: StagedModule[]): Promise<
     if (src && (await exists(src))) await fs.copyFile(src, path.join(dir, meta));
   }
   try {
-    await run('depmod', ['-b', root, kernel.release]);
+    await runToolOk('depmod', ['-b', root, kernel.release]);
   } catch (err) {
     await fs.rm(root, { recursive: true, force: true });
-    throw new VmError('EINITRAMFS', `depmod for ${kernel.release} failed: ${reason(err)} (install kmod)`);
+    throw new DaxpinError('EINITRAMFS', `depmod for ${kernel.release} failed: ${reason(err)} (install kmod)`);
   }
   return { root, dir };
 }

@@ -4,17 +4,22 @@
 //   - a version prefix resolved against the Debian archive, highest match wins:
 //     `6.1`, `6.12`, `6.18`, `7.3`, `6.1.176`; or an exact release (`6.1.0-50-amd64`);
 //   - `latest`: the highest version the archive has;
+//   - `all`: the newest package of every series (major.minor) the archive has;
+//   - a series glob, `6.12.*`: every package of that series;
 //   - a `.deb` path, or comma-separated .debs of a split kernel: linux-binary +
 //     linux-modules (+ linux-base, whose modules.builtin lets modprobe accept built-ins);
 //   - a directory: a package tree (`boot/vmlinuz-*`, `[usr/]lib/modules/<release>/`) or
 //     a kernel build tree (`arch/x86/boot/bzImage`, modules optional).
 // Packages are unpacked once into `~/.cache/daxpin/kernels/<release>/`.
 
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArchivePackage, downloadPackage, KERNEL_SUITES, kernelPackages } from './apt';
-import { cacheRoot, ensureDir, exists, run } from './cache';
-import { reason, VmError } from './errors';
+import { cacheRoot, ensureDir, exists } from './cache';
+import { runToolOk } from '../host/tool';
+import { DaxpinError, reason } from '../errors';
+import { compareVersions } from '../versions';
 
 export interface Kernel {
   /** What `uname -r` says in the guest. */
@@ -48,17 +53,6 @@ export interface KernelListing {
 /** `6.1.176-1~bpo12+1` → `6.1.176`. */
 export function upstreamVersion(debianVersion: string): string {
   return debianVersion.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
-}
-
-/** Numeric comparison of dotted versions (`6.12.9` < `6.12.10`). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.+~-]/).map((x) => parseInt(x, 10));
-  const pb = b.split(/[.+~-]/).map((x) => parseInt(x, 10));
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (Number.isNaN(pa[i]) ? -1 : pa[i] ?? -1) - (Number.isNaN(pb[i]) ? -1 : pb[i] ?? -1);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** Whether `prefix` names `upstream` by whole components: `6.1` matches `6.1.176`, not `6.12.3`. */
@@ -104,6 +98,25 @@ export function completeKernels(packages: ArchivePackage[]): ArchiveKernel[] {
 function compareArchiveKernels(a: ArchiveKernel, b: ArchiveKernel): number {
   const newestSuite = (k: ArchiveKernel) => Math.max(...k.suites.map((s) => KERNEL_SUITES.indexOf(s)));
   return compareVersions(a.upstream, b.upstream) || newestSuite(a) - newestSuite(b);
+}
+
+/** A kernel's series: `6.12.57` (or a release, `6.12.57+deb12-amd64`) → `6.12`. */
+export function kernelSeries(version: string): string {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  return m ? `${m[1]}.${m[2]}` : version;
+}
+
+/**
+ * The archive kernels a spec names, oldest first: `all` the newest of every series,
+ * `6.12.*` every package of 6.12 (one per release), anything else what
+ * pickArchiveKernel picks.
+ */
+export function archiveKernelsFor(spec: string, kernels: ArchiveKernel[]): ArchiveKernel[] {
+  const newestPerRelease = (ks: ArchiveKernel[]) => [...new Map(ks.map((k) => [k.release, k])).values()];
+  if (spec === 'all') return [...new Map(kernels.map((k) => [kernelSeries(k.upstream), k])).values()];
+  if (spec.endsWith('.*')) return newestPerRelease(kernels.filter((k) => kernelSeries(k.upstream) === spec.slice(0, -2)));
+  const one = pickArchiveKernel(spec, kernels);
+  return one ? [one] : [];
 }
 
 /** The archive kernel a version spec names: the highest match, or null. */
@@ -174,11 +187,11 @@ export async function bzImageRelease(vmlinuz: string): Promise<string> {
     const header = Buffer.alloc(0x8000);
     await fh.read(header, 0, header.length, 0);
     if (header.toString('latin1', 0x202, 0x206) !== 'HdrS') {
-      throw new VmError('EBADKERNEL', `${vmlinuz} is not a bzImage`);
+      throw new DaxpinError('EBADKERNEL', `${vmlinuz} is not a bzImage`);
     }
     const at = header.readUInt16LE(0x20e) + 0x200;
     const release = header.toString('latin1', at, header.indexOf(0, at)).split(' ')[0];
-    if (!release) throw new VmError('EBADKERNEL', `${vmlinuz} has no version string`);
+    if (!release) throw new DaxpinError('EBADKERNEL', `${vmlinuz} has no version string`);
     return release;
   } finally {
     await fh.close();
@@ -203,7 +216,7 @@ export async function locateKernel(root: string): Promise<Omit<Kernel, 'origin'>
       break;
     }
   }
-  if (!vmlinuz) throw new VmError('EBADKERNEL', `no kernel image (vmlinuz, bzImage) under ${root}`);
+  if (!vmlinuz) throw new DaxpinError('EBADKERNEL', `no kernel image (vmlinuz, bzImage) under ${root}`);
   const release = await bzImageRelease(vmlinuz);
   let modulesDir: string | null = null;
   for (const dir of ['lib/modules', 'usr/lib/modules']) {
@@ -220,14 +233,14 @@ async function unpackDebs(debs: string[], origin: string): Promise<Kernel> {
   try {
     for (const deb of debs) {
       try {
-        await run('dpkg-deb', ['-x', deb, staging]);
+        await runToolOk('dpkg-deb', ['-x', deb, staging]);
       } catch (err) {
-        throw new VmError('EBADKERNEL', `cannot unpack ${deb}: ${reason(err)}`);
+        throw new DaxpinError('EBADKERNEL', `cannot unpack ${deb}: ${reason(err)}`);
       }
     }
     const found = await locateKernel(staging);
     if (found.modulesDir === null) {
-      throw new VmError('EBADKERNEL', `${debs.join(' + ')} has no modules for ${found.release} (pass the linux-modules .deb too)`);
+      throw new DaxpinError('EBADKERNEL', `${debs.join(' + ')} has no modules for ${found.release} (pass the linux-modules .deb too)`);
     }
     const manifest: Manifest = {
       release: found.release,
@@ -266,18 +279,18 @@ function pickCached(spec: string, cached: Kernel[]): Kernel | null {
 export async function resolveKernel(spec: string, options: { log?: (line: string) => void } = {}): Promise<Kernel> {
   if (spec.endsWith('.deb') || spec.includes('.deb,')) {
     const debs = spec.split(',').map((d) => path.resolve(d));
-    for (const deb of debs) if (!(await exists(deb))) throw new VmError('ENOKERNEL', `no such kernel package: ${deb}`);
+    for (const deb of debs) if (!(await exists(deb))) throw new DaxpinError('ENOKERNEL', `no such kernel package: ${deb}`);
     // Debian names its .debs by package and version, so the names identify the kernel.
     const origin = debs.map((d) => path.basename(d)).join(' + ');
     return (await cachedKernels()).find((k) => k.origin === origin) ?? unpackDebs(debs, origin);
   }
   if (spec.includes('/') || (await isDirectory(spec))) {
     const dir = path.resolve(spec);
-    if (!(await isDirectory(dir))) throw new VmError('ENOKERNEL', `no such kernel directory: ${dir}`);
+    if (!(await isDirectory(dir))) throw new DaxpinError('ENOKERNEL', `no such kernel directory: ${dir}`);
     return (await readManifest(dir)) ?? { ...(await locateKernel(dir)), origin: dir };
   }
   if (spec !== 'latest' && !/^\d+(\.\d+)*$/.test(spec) && !/^\d+\.\d+.*-amd64$/.test(spec)) {
-    throw new VmError('ENOKERNEL', `"${spec}" is not a kernel spec (a version like 6.12, latest, a .deb or a directory)`);
+    throw new DaxpinError('ENOKERNEL', `"${spec}" is not a kernel spec (a version like 6.12, latest, a .deb or a directory)`);
   }
   let available: ArchiveKernel[];
   try {
@@ -295,7 +308,37 @@ export async function resolveKernel(spec: string, options: { log?: (line: string
   // A release the archive has dropped since it was fetched still boots from the cache.
   const unpacked = (await cachedKernels()).find((k) => k.release === spec);
   if (unpacked) return unpacked;
-  throw new VmError('ENOKERNEL', await noMatchMessage(spec));
+  throw new DaxpinError('ENOKERNEL', await noMatchMessage(spec));
+}
+
+/**
+ * Resolves a spec that may name many kernels (`all`, `6.12.*`) to kernels on disk,
+ * fetching what is missing; any other spec is one kernel (resolveKernel). Without the
+ * archive, the cached kernels the spec names stand in.
+ */
+export async function resolveKernels(spec: string, options: { log?: (line: string) => void } = {}): Promise<Kernel[]> {
+  if (spec !== 'all' && !spec.endsWith('.*')) return [await resolveKernel(spec, options)];
+  let available: ArchiveKernel[];
+  try {
+    available = await archiveKernels(options);
+  } catch (err) {
+    const cached = cachedKernelsFor(spec, await cachedKernels());
+    if (cached.length === 0) throw err;
+    options.log?.(`daxpin: ${reason(err)}; using cached kernels ${cached.map((k) => k.release).join(', ')}`);
+    return cached;
+  }
+  const chosen = archiveKernelsFor(spec, available);
+  if (chosen.length === 0) throw new DaxpinError('ENOKERNEL', `no Debian kernel package matches "${spec}"`);
+  const kernels: Kernel[] = [];
+  for (const k of chosen) kernels.push(await fromArchive(k, options.log));
+  return kernels;
+}
+
+/** The cached kernels a many-kernel spec names, for when the archive cannot be asked. */
+function cachedKernelsFor(spec: string, cached: Kernel[]): Kernel[] {
+  const series = (k: Kernel) => kernelSeries(k.release);
+  if (spec === 'all') return [...new Map(cached.map((k) => [series(k), k])).values()];
+  return cached.filter((k) => series(k) === spec.slice(0, -2));
 }
 
 /** Says why a version has no kernel: the archive may carry its image but no longer its modules. */
@@ -316,4 +359,70 @@ async function isDirectory(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+export type KernelSpecKind = 'latest' | 'all' | 'series' | 'version' | 'release' | 'deb' | 'dir';
+
+/**
+ * Checks the form of kernel specs without fetching anything: `latest`, a version
+ * prefix (`6.1`, `6.12.9`), an exact Debian release (`6.1.0-50-amd64`), existing .deb
+ * file(s) (comma-separated for split packages) or an existing directory. Duplicates
+ * are dropped. Throws a DaxpinError naming the first bad one.
+ */
+export function parseKernelSpecs(specs: string[]): { spec: string; kind: KernelSpecKind }[] {
+  const out: { spec: string; kind: KernelSpecKind }[] = [];
+  for (const raw of specs) {
+    const spec = raw.trim();
+    const kind = specKind(spec);
+    if (!out.some((o) => o.spec === spec)) out.push({ spec, kind });
+  }
+  return out;
+}
+
+function specKind(spec: string): KernelSpecKind {
+  if (spec === 'latest') return 'latest';
+  if (spec === 'all') return 'all';
+  if (/^\d+\.\d+\.\*$/.test(spec)) return 'series';
+  if (/^\d+(\.\d+)*$/.test(spec)) return 'version';
+  if (/^\d+\.\d+\S*-amd64$/.test(spec) && !spec.includes('/')) return 'release';
+  if (spec.endsWith('.deb') || spec.includes('.deb,')) {
+    for (const deb of spec.split(',')) {
+      if (!fsSync.existsSync(deb)) throw new DaxpinError('EUSAGE', `--kernel ${spec}: no such file ${deb}`);
+    }
+    return 'deb';
+  }
+  if (spec !== '' && isDirectorySync(spec)) return 'dir';
+  if (spec.includes('/')) throw new DaxpinError('EUSAGE', `--kernel ${spec}: no such directory`);
+  throw new DaxpinError(
+    'EUSAGE',
+    `"${spec}" is not a kernel spec: give a version (6.1, 6.12, 7.3), latest, all, a series (6.12.*), a release (6.1.0-50-amd64), .deb file(s) or a kernel directory`,
+  );
+}
+
+function isDirectorySync(p: string): boolean {
+  try {
+    return fsSync.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What `daxpin kernels` prints: each series the archive has, newest first within it
+ * (`--kernel all` boots the first of each line, `--kernel 6.12.*` the whole line), and
+ * what is unpacked in the cache.
+ */
+export function formatKernelListing(l: KernelListing): string[] {
+  const cached = new Set(l.cached.map((k) => k.release));
+  const bySeries = new Map<string, ArchiveKernel[]>();
+  for (const k of l.available) bySeries.set(kernelSeries(k.upstream), [...(bySeries.get(kernelSeries(k.upstream)) ?? []), k]);
+  const lines = [`series (newest first; * cached; --kernel all boots the first of each, --kernel <series>.* all of one):`];
+  for (const [series, ks] of bySeries) {
+    const versions = [...ks].reverse().map((k) => `${k.release}${cached.has(k.release) ? '*' : ''} (${k.version})`);
+    lines.push(`  ${series.padEnd(6)} ${versions.join(', ')}`);
+  }
+  if (l.available.length === 0) lines.push('  (none)');
+  lines.push('cached:', ...l.cached.map((k) => `  ${k.release}`));
+  if (l.archiveError) lines.push(`archive not reachable: ${l.archiveError}`);
+  return lines;
 }

@@ -2,8 +2,9 @@
 // host's root, so the tools daxpin uses inside it (mkfs.xfs, mkfs.ext4, xfs_io) are
 // host packages too.
 
-import { run } from './cache';
-import { reason, VmError } from './errors';
+
+import { DaxpinError, reason } from '../errors';
+import { runToolOk } from '../host/tool';
 
 /** Debian package → why daxpin needs it. */
 export const VM_HOST_PACKAGES: Record<string, string> = {
@@ -21,7 +22,7 @@ export async function missingPackages(wanted: string[]): Promise<string[]> {
   const missing: string[] = [];
   for (const pkg of wanted) {
     try {
-      const { stdout } = await run('dpkg-query', ['-W', '-f', '${Status}', pkg]);
+      const { stdout } = await runToolOk('dpkg-query', ['-W', '-f', '${Status}', pkg]);
       if (!stdout.includes('install ok installed')) missing.push(pkg);
     } catch {
       missing.push(pkg);
@@ -40,26 +41,26 @@ export async function ensureHostPackages(options: { noInstall?: boolean; log?: (
   if (missing.length === 0) return;
   const list = missing.join(' ');
   if (options.noInstall) {
-    throw new VmError('ENOHOSTPKG', `missing host packages: ${list} (install them: apt-get install ${list})`);
+    throw new DaxpinError('ENOHOSTPKG', `missing host packages: ${list} (install them: apt-get install ${list})`);
   }
   if (process.getuid?.() !== 0) {
-    throw new VmError('ENOHOSTPKG', `missing host packages: ${list}; run as root or: sudo apt-get install ${list}`);
+    throw new DaxpinError('ENOHOSTPKG', `missing host packages: ${list}; run as root or: sudo apt-get install ${list}`);
   }
   options.log?.(`daxpin: installing ${list} (${missing.map((p) => VM_HOST_PACKAGES[p]).join('; ')})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
   // Another apt may be running (unattended upgrades, a parallel setup): wait for its lock.
   const install = ['-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', 'install', ...missing];
   try {
-    await run('apt-get', install, { env });
+    await runToolOk('apt-get', install, { env });
   } catch {
     // On a fresh machine the package lists may be empty or stale.
     try {
-      await run('apt-get', ['-q', '-o', 'DPkg::Lock::Timeout=600', 'update'], { env });
-      await run('apt-get', install, { env });
+      await runToolOk('apt-get', ['-q', '-o', 'DPkg::Lock::Timeout=600', 'update'], { env });
+      await runToolOk('apt-get', install, { env });
     } catch (err) {
-      throw new VmError('ENOHOSTPKG', `apt-get install ${list} failed: ${reason(err)}`);
+      throw new DaxpinError('ENOHOSTPKG', `apt-get install ${list} failed: ${reason(err)}`);
     }
   }
   const still = await missingPackages(missing);
-  if (still.length > 0) throw new VmError('ENOHOSTPKG', `apt-get did not install ${still.join(' ')}`);
+  if (still.length > 0) throw new DaxpinError('ENOHOSTPKG', `apt-get did not install ${still.join(' ')}`);
 }

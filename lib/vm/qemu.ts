@@ -4,15 +4,16 @@
 // kills a guest that stops making progress. No qemu outlives the host process.
 
 import { ChildProcess, spawn } from 'node:child_process';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { cacheRoot, ensureDir, exists } from './cache';
-import { VmError } from './errors';
+import { register } from '../host/lifecycle';
+import { ensureDir, exists } from './cache';
+import { DaxpinError } from '../errors';
+import { commandScript, keepInGuest } from './guest';
 import { GUEST_BOOT_DIR, GUEST_MARKERS } from './initramfs';
 import { Kernel } from './kernels';
 import { pvhImage } from './vmlinux';
 
-export type Accel = 'auto' | 'tcg' | 'kvm';
 
 export interface BootOptions {
   kernel: Kernel;
@@ -23,8 +24,8 @@ export interface BootOptions {
   pmemMb?: number;
   /** Guest CPUs. Default 2: pin and layout op need to run at the same time. */
   cpus?: number;
-  /** Default 'auto': KVM only when a probe boot of this kernel proved it works. */
-  accel?: Accel;
+  /** KVM only when a probe boot of this kernel proved it works (accel.ts probeAccel). */
+  accel: 'tcg' | 'kvm';
   /** argv run inside the guest's chroot (the host's root): e.g. ['node', 'dist/lib/engine/worker.js']. */
   guestCommand: string[];
   /** Host directories under /tmp or /run the guest must see (its init mounts those afresh). */
@@ -76,8 +77,6 @@ export interface BootResult {
 
 const QEMU = 'qemu-system-x86_64';
 const CONSOLE_TAIL_LINES = 200;
-const PROBE_TIMEOUT_MS = 20_000;
-const ACCEL_VERDICT_MAX_AGE_MS = 24 * 3600 * 1000;
 const PANIC = /Kernel panic - not syncing/;
 const OOPS = /\bOops\b|\bBUG: |general protection fault/;
 
@@ -95,7 +94,7 @@ export function memoryLayout(memMb: number, pmemMb: number): { totalMb: number; 
 
 /**
  * qboot (qemu's minimal firmware) instead of SeaBIOS when installed: it goes straight to
- * the kernel, 0.1 s sooner under TCG. It boots both a PVH vmlinux and a bzImage.
+ * the kernel, a little sooner under TCG (bench/README.md). It boots both a PVH vmlinux and a bzImage.
  */
 export const QBOOT = '/usr/share/qemu/qboot.rom';
 
@@ -106,10 +105,10 @@ export const QBOOT = '/usr/share/qemu/qboot.rom';
 export const BOOT_PARAMS = [
   'panic=-1',
   'loglevel=5',
-  // The crypto self-tests of every algorithm the kernel registers: 0.75 s of TCG at boot
-  // (6.1). daxpin tests no crypto; module signatures are still verified.
+  // The crypto self-tests of every algorithm the kernel registers: most of a second of TCG
+  // at boot (bench/README.md). daxpin tests no crypto; module signatures are still verified.
   'cryptomgr.notests',
-  // 6.1's KDF SP800-108 self-test runs whatever cryptomgr.notests says: 0.22 s more.
+  // 6.1's KDF SP800-108 self-test runs whatever cryptomgr.notests says.
   'initcall_blacklist=crypto_kdf108_init',
 ];
 
@@ -174,48 +173,25 @@ export function qemuArgs(o: {
   return args;
 }
 
-/** Single-quotes a word for /bin/sh. */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The script the guest's init runs in the chroot: a clean environment, the cwd, the command. */
-export function commandScript(argv: string[], env: Record<string, string>, cwd: string): string {
-  const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`));
-  return ['#!/bin/sh', `cd ${shellQuote(cwd)} || exit 125`, `exec env -i ${[...assignments, ...argv.map(shellQuote)].join(' ')}`, ''].join('\n');
-}
-
-// Every qemu this process started and has not seen exit.
-const liveGuests = new Set<ChildProcess>();
-const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function killLiveGuests(): void {
-  for (const child of liveGuests) child.kill('SIGKILL');
-}
-
-function onHostSignal(signal: NodeJS.Signals): void {
-  killLiveGuests();
-  // Ours was the only listener: keep the default meaning of the signal (terminate).
-  for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
+/**
+ * No qemu outlives this process: each is registered with the process lifecycle (killed
+ * on Ctrl-C or SIGTERM, before the run files are closed), and killed at exit.
+ */
 function track(child: ChildProcess): void {
-  if (liveGuests.size === 0) {
-    process.on('exit', killLiveGuests);
-    for (const s of forwardedSignals) process.on(s, onHostSignal);
-  }
-  liveGuests.add(child);
-  child.once('exit', () => {
-    liveGuests.delete(child);
-    if (liveGuests.size === 0) {
-      process.removeListener('exit', killLiveGuests);
-      for (const s of forwardedSignals) process.removeListener(s, onHostSignal);
-    }
-  });
+  const kill = () => {
+    child.kill('SIGKILL');
+  };
+  const unregister = register(`qemu ${child.pid}`, kill);
+  process.on('exit', kill);
+  const untrack = () => {
+    unregister();
+    process.removeListener('exit', kill);
+  };
+  child.once('exit', untrack);
+  child.once('error', untrack);
 }
 
-interface RunQemuOptions {
+export interface RunQemuOptions {
   args: string[];
   timeoutMs: number | null;
   idleTimeoutMs: number | null;
@@ -225,7 +201,7 @@ interface RunQemuOptions {
   signal?: AbortSignal;
 }
 
-interface QemuExit {
+export interface QemuExit {
   timedOut: boolean;
   wedged: boolean;
   aborted: boolean;
@@ -235,7 +211,7 @@ interface QemuExit {
   durationMs: number;
 }
 
-function runQemu(o: RunQemuOptions): Promise<QemuExit> {
+export function runQemu(o: RunQemuOptions): Promise<QemuExit> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(QEMU, o.args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -299,8 +275,8 @@ function runQemu(o: RunQemuOptions): Promise<QemuExit> {
       o.signal?.removeEventListener('abort', onAbort);
       reject(
         err.code === 'ENOENT'
-          ? new VmError('EQEMU', `${QEMU} not found: install qemu-system-x86`)
-          : new VmError('EQEMU', `cannot start ${QEMU}: ${err.message}`),
+          ? new DaxpinError('EQEMU', `${QEMU} not found: install qemu-system-x86`)
+          : new DaxpinError('EQEMU', `cannot start ${QEMU}: ${err.message}`),
       );
     });
     track(child);
@@ -332,93 +308,14 @@ async function treeSignature(dir: string): Promise<string> {
 }
 
 /** QBOOT when installed, else null (SeaBIOS). */
-async function firmware(): Promise<string | null> {
+export async function firmware(): Promise<string | null> {
   return (await exists(QBOOT)) ? QBOOT : null;
-}
-
-async function kvmUsable(): Promise<boolean> {
-  try {
-    await fs.access('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-type AccelVerdicts = Record<string, { accel: 'tcg' | 'kvm'; at: number }>;
-const sessionVerdicts = new Map<string, 'tcg' | 'kvm'>();
-
-function verdictFile(): string {
-  return path.join(cacheRoot(), 'accel.json');
-}
-
-async function readVerdicts(): Promise<AccelVerdicts> {
-  try {
-    return JSON.parse(await fs.readFile(verdictFile(), 'utf8')) as AccelVerdicts;
-  } catch {
-    return {};
-  }
-}
-
-/**
- * Whether this kernel boots under KVM here. Boots it with KVM and `daxpin.probe` (the
- * init prints a marker and powers off) under a short timeout; on this project's
- * machines KVM hangs right after the kernel decompressor, so anything short of the
- * marker means TCG. The verdict is kept per kernel release for the session and for
- * a day in the cache.
- */
-export async function probeAccel(kernel: Kernel, initramfs: string): Promise<'tcg' | 'kvm'> {
-  const known = sessionVerdicts.get(kernel.release);
-  if (known) return known;
-  const verdicts = await readVerdicts();
-  const cached = verdicts[kernel.release];
-  if (cached && Date.now() - cached.at < ACCEL_VERDICT_MAX_AGE_MS) {
-    sessionVerdicts.set(kernel.release, cached.accel);
-    return cached.accel;
-  }
-  let accel: 'tcg' | 'kvm' = 'tcg';
-  if (await kvmUsable()) {
-    let sawMarker = false;
-    const args = qemuArgs({ kernel, image: await bootImage(kernel), bios: await firmware(), initramfs, memMb: 512, pmemMb: 64, cpus: 1, accel: 'kvm', resultsDir: null, append: ['daxpin.probe'] });
-    await runQemu({
-      args,
-      timeoutMs: PROBE_TIMEOUT_MS,
-      idleTimeoutMs: null,
-      progress: async () => '',
-      onLine: (line) => {
-        if (line.includes(GUEST_MARKERS.probe)) sawMarker = true;
-      },
-    });
-    if (sawMarker) accel = 'kvm';
-  }
-  sessionVerdicts.set(kernel.release, accel);
-  await ensureDir(cacheRoot());
-  verdicts[kernel.release] = { accel, at: Date.now() };
-  await fs.writeFile(verdictFile(), JSON.stringify(verdicts, null, 2) + '\n');
-  return accel;
-}
-
-/** Directories the guest's init mounts afresh over the host's: nothing of the host's is visible there. */
-export const GUEST_PRIVATE_DIRS = ['/tmp', '/run', '/dev', '/proc', '/sys'];
-/** Of those, the ones whose host content the guest can be given back (bound over the tmpfs). */
-const GUEST_KEEPABLE_DIRS = ['/tmp', '/run'];
-
-/** Why the guest could not see `p` (a host path it must run or read), or null. */
-export function hiddenInGuest(p: string): string | null {
-  const dir = GUEST_PRIVATE_DIRS.find((d) => p === d || p.startsWith(`${d}/`));
-  return dir ? `${p} is under ${dir}, which the guest mounts afresh` : null;
-}
-
-/** A directory the guest must see (daxpin's root, node's prefix, the cwd): bound into the guest when hidden there. */
-export function keepInGuest(dir: string): string | null {
-  const hidden = GUEST_KEEPABLE_DIRS.find((d) => dir.startsWith(`${d}/`));
-  return hidden ? dir : null;
 }
 
 /** Boots the guest, runs `guestCommand` in it, and reports how the boot ended. */
 export async function bootGuest(o: BootOptions): Promise<BootResult> {
   const resultsDir = await fs.realpath(await ensureDir(o.resultsDir));
-  const accel = o.accel === 'kvm' ? 'kvm' : o.accel === 'tcg' ? 'tcg' : await probeAccel(o.kernel, o.initramfs);
+  const accel = o.accel;
 
   // The guest's init reads these from the results share (see initScript).
   const bootDir = await ensureDir(path.join(resultsDir, GUEST_BOOT_DIR));
@@ -476,7 +373,7 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
   });
   if (commandStartMs === null && setupError === null && !panicked && !exit.aborted && exit.code !== 0 && exit.stderr.trim()) {
     // qemu refused to start the machine at all: its own message is the error.
-    throw new VmError('EQEMU', `${QEMU}: ${exit.stderr.trim().split('\n').pop()}`);
+    throw new DaxpinError('EQEMU', `${QEMU}: ${exit.stderr.trim().split('\n').pop()}`);
   }
   // The file is what the guest fsync'd; the marker is a fallback if the share write was lost.
   const fromFile = (await exists(exitStatusFile)) ? Number((await fs.readFile(exitStatusFile, 'utf8')).trim()) : NaN;

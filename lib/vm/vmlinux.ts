@@ -1,6 +1,6 @@
 // The uncompressed kernel for a PVH boot. A bzImage makes the guest decompress the
-// kernel itself before it starts: under TCG that is 2.7 s for Debian 6.1's xz image
-// and 0.8 s for 7.3's zstd one. qemu boots an ELF vmlinux carrying the PVH entry note
+// kernel itself before it starts, which under TCG takes seconds (xz worst; figures in
+// bench/README.md). qemu boots an ELF vmlinux carrying the PVH entry note
 // (CONFIG_PVH) directly, so the payload is unpacked once on the host and cached next
 // to the initramfs images (never in the repo). A kernel without the note, or with a
 // payload we cannot unpack, is booted from its bzImage as before.

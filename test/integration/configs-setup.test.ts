@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import t, { Test } from 'tap';
 import { CONFIGS, Config } from '../../lib/cases/matrix';
 import { registered } from '../../lib/host/lifecycle';
-import { SafetyError } from '../../lib/configs/safety';
-import { BALLAST_RESERVE_MB, ConfigError, PreparedConfig, TMPFS_SIZE_MB, prepareExistingDir, prepareOnDevice, prepareScratch } from '../../lib/configs/setup';
+import { DaxpinError } from '../../lib/errors';
+import { BALLAST_RESERVE_MB, PreparedConfig, TMPFS_SIZE_MB, prepareExistingDir, prepareOnDevice, prepareScratch } from '../../lib/configs/setup';
 import { native } from '../../lib/native';
 
 const config = (name: string): Config => CONFIGS.find((c) => c.name === name) as Config;
@@ -126,10 +126,11 @@ t.test('--dir refusals: one line, exit code 2', async (t) => {
   ];
   for (const [d, name, why] of cases) {
     const err = await prepareExistingDir(d, name).catch((e: unknown) => e);
-    t.ok(err instanceof ConfigError, `${d} ${name ?? ''} is refused`);
-    t.equal((err as ConfigError).exitCode, 2);
+    t.ok(err instanceof DaxpinError, `${d} ${name ?? ''} is refused`);
+    t.equal((err as DaxpinError).code, 'ECONFIG');
+    t.equal((err as DaxpinError).exitCode, 2);
     t.notMatch((err as Error).message, /\n/);
-    t.match((err as Error).message, /^daxpin: /);
+    t.notMatch((err as Error).message, /^daxpin: /, 'the CLI adds the prefix');
     t.match((err as Error).message, why);
   }
   t.same(registered(), []);
@@ -163,12 +164,12 @@ t.test('--device: a named loop device is formatted, mounted, checked, and left a
 t.test('--device refusals come before anything is touched', async (t) => {
   const dir = workDir(t);
   const err = await prepareOnDevice(config('ext4'), '/dev/null', { workDir: dir }).catch((e: unknown) => e);
-  t.ok(err instanceof SafetyError);
-  t.equal((err as SafetyError).exitCode, 2);
+  t.ok(err instanceof DaxpinError);
+  t.equal((err as DaxpinError).code, 'EUNSAFE');
   const small = userLoop(t, dir, 64);
   const tooSmall = await prepareOnDevice(config('xfs'), small, { workDir: path.join(dir, 'work') }).catch((e: unknown) => e);
-  t.ok(tooSmall instanceof ConfigError);
-  t.match((tooSmall as Error).message, /^daxpin: \/dev\/loop\d+ has 64 MiB; mkfs.xfs needs at least 300 MB$/);
+  t.equal((tooSmall as DaxpinError).code, 'ECONFIG');
+  t.match((tooSmall as Error).message, /^\/dev\/loop\d+ has 64 MiB; mkfs.xfs needs at least 300 MB$/);
   t.same(registered(), []);
 });
 

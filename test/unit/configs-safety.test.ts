@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { Test } from 'tap';
 import { readMountinfo } from '../../lib/host/mountinfo';
-import { SafetyError, checkScratchDevice } from '../../lib/configs/safety';
+import { checkScratchDevice } from '../../lib/configs/safety';
+import { DaxpinError } from '../../lib/errors';
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 
@@ -15,11 +16,12 @@ async function refusal(t: Test, device: string, why: RegExp): Promise<void> {
     () => null,
     (e: unknown) => e,
   );
-  t.ok(err instanceof SafetyError, `${device} is refused`);
-  if (!(err instanceof SafetyError)) return;
+  t.ok(err instanceof DaxpinError, `${device} is refused`);
+  if (!(err instanceof DaxpinError)) return;
   t.equal(err.exitCode, 2);
+  t.equal(err.code, 'EUNSAFE');
   t.notMatch(err.message, /\n/, 'one line');
-  t.match(err.message, /^daxpin: refusing/);
+  t.match(err.message, /^refusing/);
   t.match(err.message, why);
 }
 
@@ -81,7 +83,7 @@ t.test('a symlink is resolved first: a link to /dev/null is refused and names bo
 t.test('a directory and an empty name are refused', async (t) => {
   await refusal(t, os.tmpdir(), /it is a directory/);
   const err = await checkScratchDevice('').catch((e: unknown) => e);
-  t.ok(err instanceof SafetyError);
+  t.ok(err instanceof DaxpinError);
   t.match((err as Error).message, /no device named/);
 });
 

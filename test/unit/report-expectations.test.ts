@@ -1,7 +1,8 @@
 import t from 'tap';
 import { checkExpectations, kernelInRange, kernelVersion, parseExpectations } from '../../lib/report/expectations';
 import { renderReport } from '../../lib/report/render';
-import { parseRunText, ReportInputError } from '../../lib/report/runfile';
+import { parseRunText } from '../../lib/report/runfile';
+import { DaxpinError } from '../../lib/errors';
 import { KERNEL_A, KERNEL_B, runAText, runBText } from '../fixtures/runs';
 
 const runs = [parseRunText(runAText(), 'a.jsonl'), parseRunText(runBText(), 'b.jsonl')];
@@ -60,5 +61,5 @@ t.test('expectations are checked on reading', async (t) => {
   for (const [value, message] of bad) {
     t.throws(() => parseExpectations(JSON.stringify(value), 'e.json'), message);
   }
-  t.throws(() => parseExpectations('{', 'e.json'), new ReportInputError('e.json is not JSON; expected an array of expectation entries'));
+  t.throws(() => parseExpectations('{', 'e.json'), new DaxpinError('EINPUT', 'e.json is not JSON; expected an array of expectation entries'));
 });

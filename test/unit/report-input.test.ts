@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import t from 'tap';
 import { SCHEMA_VERSION } from '../../lib/outcome';
 import { compareCommand, reportCommand } from '../../lib/report/commands';
-import { notRunKeys, parseRunText, readRun, ReportInputError } from '../../lib/report/runfile';
+import { notRunKeys, parseRunText, readRun } from '../../lib/report/runfile';
+import { DaxpinError } from '../../lib/errors';
 import { PLANTED, RUN_A, caseRecord, runAText, runBText } from '../fixtures/runs';
 
 t.test('a complete run parses', async (t) => {
@@ -58,8 +59,8 @@ t.test('malformed text is refused with one line naming the place', async (t) => 
     ['an unknown status', `${lines[0]}\n${lines[1].replace('"status":"done"', '"status":"great"')}\n`, /unknown case status "great"/],
   ];
   for (const [name, text, message] of bad) {
-    const err = t.throws(() => parseRunText(text, 'x.jsonl'), name) as unknown as ReportInputError;
-    t.type(err, ReportInputError, name);
+    const err = t.throws(() => parseRunText(text, 'x.jsonl'), name) as unknown as DaxpinError;
+    t.type(err, DaxpinError, name);
     t.match(err.message, message, name);
     t.notMatch(err.message, /\n/, `${name}: one line`);
     t.equal(err.exitCode, 2);

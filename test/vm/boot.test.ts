@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { buildInitramfs } from '../../lib/vm/initramfs';
 import { resolveKernel } from '../../lib/vm/kernels';
 import { ensureHostPackages } from '../../lib/vm/provision';
+import { probeAccel } from '../../lib/vm/accel';
 import { bootGuest } from '../../lib/vm/qemu';
 
 const STATX_ATTR_DAX = 0x00200000;
@@ -55,6 +56,7 @@ for (const spec of specs) {
     const result = await bootGuest({
       kernel,
       initramfs,
+      accel: await probeAccel(kernel, initramfs),
       pmemMb: 1024,
       guestCommand: ['sh', '-c', GUEST_CHECK],
       resultsDir,

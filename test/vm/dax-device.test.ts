@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { buildInitramfs } from '../../lib/vm/initramfs';
 import { resolveKernel } from '../../lib/vm/kernels';
 import { ensureHostPackages } from '../../lib/vm/provision';
+import { probeAccel } from '../../lib/vm/accel';
 import { bootGuest } from '../../lib/vm/qemu';
 
 const SKIP = process.env.DAXPIN_SKIP_VM === '1' ? 'DAXPIN_SKIP_VM=1: the qemu guest tests are skipped' : false;
@@ -34,6 +35,7 @@ for (const spec of KERNELS) {
     const result = await bootGuest({
       kernel,
       initramfs,
+      accel: await probeAccel(kernel, initramfs),
       pmemMb: 1024,
       guestCommand: ['sh', '-c', script],
       env: { DAXPIN_TEST_DEVICE: '/dev/pmem0' },

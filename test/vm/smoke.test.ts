@@ -14,8 +14,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { planKey } from '../../lib/outcome';
 import { readRun } from '../../lib/report/runfile';
-import { compareVersions } from '../../lib/vm/kernels';
-import { KernelOutcome, vmCommand } from '../../lib/vm/runner';
+import { compareVersions } from '../../lib/versions';
+import { KernelOutcome } from '../../lib/vm/kernel-run';
+import { vmCommand } from '../../lib/vm/runner';
 
 const SKIP = process.env.DAXPIN_SKIP_VM === '1' ? 'DAXPIN_SKIP_VM=1: the qemu guest tests are skipped' : false;
 const KERNELS = (process.env.DAXPIN_VM_TEST_KERNELS ?? '6.1,latest').split(/[\s,]+/).filter(Boolean);

@@ -14,20 +14,14 @@ import { CaseRecord, ConfigRecord, SCHEMA_VERSION, planKey } from '../../lib/out
 import { readRun } from '../../lib/report/runfile';
 import { Kernel } from '../../lib/vm/kernels';
 import { BootOptions, BootResult } from '../../lib/vm/qemu';
-import {
-  KernelRunOptions,
-  LineTailer,
-  PlannedCase,
-  consoleKernelLog,
-  crashedRecord,
-  formatElapsed,
-  hiddenInGuest,
-  keepInGuest,
-  parseKernelSpecs,
-  planCases,
-  runKernel,
-  vmCommand,
-} from '../../lib/vm/runner';
+import { consoleKernelLog } from '../../lib/vm/console';
+import { hiddenInGuest, keepInGuest } from '../../lib/vm/guest';
+import { KernelRunOptions, crashedRecord, runKernel } from '../../lib/vm/kernel-run';
+import { formatElapsed } from '../../lib/vm/progress';
+import { parseKernelSpecs } from '../../lib/vm/kernels';
+import { PlannedCase, planCases } from '../../lib/vm/plan';
+import { vmCommand } from '../../lib/vm/runner';
+import { LineTailer } from '../../lib/vm/tail';
 
 const KERNEL: Kernel = { release: '9.9.9-test-amd64', vmlinuz: '/nonexistent/vmlinuz', modulesDir: null, origin: 'test' };
 const CONFIGS = ['ext4-dax', 'xfs', 'tmpfs'].map((n) => findConfig(n)!);
