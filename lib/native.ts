@@ -54,6 +54,23 @@ export interface RingHandle {
   close(): void;
 }
 
+/** A legacy AIO context (io_setup); one request at a time. */
+export interface AioHandle {
+  startIo(op: 'read' | 'write', fd: number, mapping: MappingHandle, offset: number, length: number, fileOffset: number): BlockingCall;
+  /** io_destroy: waits for a request still in flight. */
+  close(): BlockingCall;
+}
+
+/** An RDMA device opened through libibverbs (dlopen'd at run time), with a protection domain. */
+export interface RdmaDeviceHandle {
+  /** The provider's on-demand-paging capabilities (IBV_ODP_* bits), null when it cannot say. */
+  odpCaps(): { general: number; rc: number } | null;
+  /** ibv_reg_mr of the range, writable; with IBV_ACCESS_ON_DEMAND when onDemand. */
+  regMr(mapping: MappingHandle, offset: number, length: number, onDemand: boolean): void;
+  deregMr(): void;
+  close(): void;
+}
+
 export interface Statx {
   attributes: number;
   attributesMask: number;
@@ -102,6 +119,18 @@ interface Addon {
   callPhase(tid: number): CallPhase;
   /** Bytes of the range the page tables map huge (PAGEMAP_SCAN, PAGE_IS_HUGE); ENOTTY before Linux 6.7. */
   pagemapScanHuge(address: bigint, length: number): number;
+  socketpair(): [number, number];
+  /** NBD_SET_SOCK, NBD_SET_BLKSIZE, NBD_SET_SIZE_BLOCKS, NBD_SET_TIMEOUT on an open /dev/nbdN. */
+  nbdConfigure(deviceFd: number, socketFd: number, blockSize: number, blocks: number, timeoutSeconds: number): void;
+  /** NBD_DO_IT: settles when the device's connection ends. */
+  startNbdDoIt(deviceFd: number): BlockingCall;
+  nbdDisconnect(deviceFd: number): void;
+  Aio: new () => AioHandle;
+  /** FIFREEZE / FITHAW of the filesystem the fd is on. */
+  startFreeze(fd: number): BlockingCall;
+  startThaw(fd: number): BlockingCall;
+  /** Absent when the addon was built without the verbs headers (libibverbs-dev). */
+  RdmaDevice?: new (name: string) => RdmaDeviceHandle;
   INTERRUPT_SIGNAL: number;
 }
 
@@ -121,6 +150,9 @@ export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
 export const MS_NOSUID = 2;
 export const MS_NODEV = 4;
+/** ibv_odp_general_caps / ibv_odp_transport_cap_bits (infiniband/verbs.h). */
+export const IBV_ODP_SUPPORT = 1 << 0;
+export const IBV_ODP_SUPPORT_WRITE = 1 << 2;
 
 /** Now on CLOCK_MONOTONIC in ms: the clock of the addon's call boundaries. */
 export function monoMs(): number {

@@ -139,7 +139,8 @@ export type CaseStatus =
   | 'done' // the timeline ran to the end
   | 'error' // daxpin could not set the case up (the reason is in `error`)
   | 'crashed' // the kernel panicked or wedged while the case ran (console excerpt attached)
-  | 'abandoned'; // the worker had to be abandoned (stuck in D state); fields hold what was seen
+  | 'abandoned' // the worker had to be abandoned (stuck in D state); fields hold what was seen
+  | 'unsupported'; // the case's pin or op cannot exist here (no nbd module, no RDMA device ...): `reason` says why
 
 export interface CaseRecord {
   record: 'case';
@@ -185,6 +186,8 @@ export interface CaseRecord {
   startedAt: string;
   durationMs: number;
   error?: string;
+  /** For unsupported cases: why the case does not apply here. */
+  reason?: string;
   /** Set-up steps that did not go as asked (e.g. no extent size hint on this fs). */
   notes?: string[];
   /** For crashed cases: the tail of the guest console. */

@@ -14,6 +14,7 @@ import { splatOf } from './splats';
  * Grammar (tokens separated by one space; the head alone decides the cell colour):
  *
  *   class   := 'crashed' | 'error'                 the case has no usable measurement
+ *            | 'unsupported'                        the case cannot exist here (no nbd module, no RDMA device ...)
  *            | head (' ' suffix)*
  *   head    := 'map-refused:' ERRNO                 mmap of the test file failed
  *            | 'pin-refused:' ERRNO                 the pin method failed to take its pin
@@ -36,12 +37,12 @@ import { splatOf } from './splats';
  */
 export function outcomeClass(rec: CaseRecord): string {
   const head = outcomeHead(rec);
-  if (head === 'crashed' || head === 'error') return head;
+  if (head === 'crashed' || head === 'error' || head === 'unsupported') return head;
   return [head, ...viewSuffixes(rec.views), ...sigbusSuffix(rec.sigbus)].join(' ');
 }
 
 function outcomeHead(rec: CaseRecord): string {
-  if (rec.status === 'crashed' || rec.status === 'error') return rec.status;
+  if (rec.status === 'crashed' || rec.status === 'error' || rec.status === 'unsupported') return rec.status;
   // An abandoned worker took its map and pin results with it (they are not measured):
   // a hang seen in its threads is the measurement.
   if (rec.status !== 'abandoned' && !rec.map.ok) return `map-refused:${errnoName(rec.map.errno)}`;
@@ -231,11 +232,12 @@ function lastLine(text: string | undefined): string | undefined {
  *   violation   an invariant failed (red whatever the behaviour was)
  *   error       daxpin could not set the case up, or abandoned it without seeing a hang
  *   map-refused the mapping itself was refused: the case does not apply to this config
+ *   unsupported the pin or op cannot exist on this host or kernel (record.reason says why)
  *   refused     the pin or the op was refused with an errno
  *   waited      the op returned only after the pin was released
  *   ok          the op returned while the pin was held
  */
-export type Verdict = 'crashed' | 'violation' | 'error' | 'map-refused' | 'refused' | 'waited' | 'ok';
+export type Verdict = 'crashed' | 'violation' | 'error' | 'map-refused' | 'unsupported' | 'refused' | 'waited' | 'ok';
 
 export function verdictOf(rec: CaseRecord, violations: Violation[] = invariantViolations(rec)): Verdict {
   if (rec.status === 'crashed') return 'crashed';
@@ -247,6 +249,8 @@ export function verdictOf(rec: CaseRecord, violations: Violation[] = invariantVi
       return 'error';
     case 'map-refused':
       return 'map-refused';
+    case 'unsupported':
+      return 'unsupported';
     case 'pin-refused':
     case 'op-refused':
       return 'refused';

@@ -33,6 +33,10 @@ Napi::Value KmsgOpen(const Napi::CallbackInfo&);
 Napi::Value KmsgRead(const Napi::CallbackInfo&);
 Napi::Value Tgkill(const Napi::CallbackInfo&);
 Napi::Value PagemapScanHuge(const Napi::CallbackInfo&);
+void InitNbd(Napi::Env, Napi::Object);
+Napi::Function InitAio(Napi::Env);
+void InitRdma(Napi::Env, Napi::Object);
+void InitFreeze(Napi::Env, Napi::Object);
 
 namespace {
 
@@ -82,6 +86,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   exports.Set("callPhase", Napi::Function::New(env, CallPhase));
   exports.Set("pagemapScanHuge", Napi::Function::New(env, PagemapScanHuge));
+  InitNbd(env, exports);
+  exports.Set("Aio", InitAio(env));
+  InitRdma(env, exports);
+  InitFreeze(env, exports);
   exports.Set("INTERRUPT_SIGNAL", Napi::Number::New(env, InterruptSignal()));
   return exports;
 }

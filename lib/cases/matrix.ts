@@ -13,7 +13,7 @@ export interface Mapping {
 }
 
 /** How a pin is made and released: one entry each in lib/engine/pins.ts. */
-export type PinPath = 'none' | 'odirect' | 'uring' | 'uring-fixed' | 'vmsplice';
+export type PinPath = 'none' | 'odirect' | 'uring' | 'aio' | 'uring-fixed' | 'vmsplice' | 'rdma-mr' | 'rdma-mr-odp';
 
 export interface PinMethod {
   name: string;
@@ -22,8 +22,12 @@ export interface PinMethod {
   kernelWritesPages: boolean;
   /** FOLL_LONGTERM: the kernel is asked to keep the pin indefinitely (refused on fsdax). */
   longterm: boolean;
-  /** The I/O peer whose answer completes the pin; null when none takes part. */
-  peer: 'fuse' | null;
+  /**
+   * The I/O peer whose answer completes the pin; null when none takes part. 'fuse': a
+   * FUSE file opened with direct_io; 'nbd': an NBD block device (the block layer builds
+   * bios from the pages and releases them in its completion path).
+   */
+  peer: 'fuse' | 'nbd' | null;
   summary: string;
 }
 
@@ -38,7 +42,9 @@ export type OpKind =
   | 'dedupe'
   | 'copy-range'
   | 'unlink'
-  | 'dax-flag';
+  | 'dax-flag'
+  | 'freeze'
+  | 'umount';
 
 export interface LayoutOp {
   name: string;
@@ -47,6 +53,8 @@ export interface LayoutOp {
   truncateTo?: 'pin-start' | 'zero';
   /** For ops with a second file: whether the pinned file is the destination (its bytes replaced by the peer's) or the source (its blocks shared with the peer). */
   pinnedFileIs?: 'dest' | 'source';
+  /** For umount: unlink the pinned file before its last close. */
+  unlinkFirst?: boolean;
   summary: string;
 }
 
@@ -92,8 +100,18 @@ export const PIN_METHODS: PinMethod[] = [
   { name: 'odirect-write', path: 'odirect', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'pwrite() to an O_DIRECT FUSE file from the mapping' },
   { name: 'uring-read', path: 'uring', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'io_uring READ of an O_DIRECT FUSE file into the mapping' },
   { name: 'uring-write', path: 'uring', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'io_uring WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'aio-read', path: 'aio', kernelWritesPages: true, longterm: false, peer: 'fuse', summary: 'io_submit (legacy AIO) READ of an O_DIRECT FUSE file into the mapping' },
+  { name: 'aio-write', path: 'aio', kernelWritesPages: false, longterm: false, peer: 'fuse', summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT FUSE file from the mapping' },
+  { name: 'nbd-odirect-read', path: 'odirect', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'pread() of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-odirect-write', path: 'odirect', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'pwrite() to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-uring-read', path: 'uring', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'io_uring READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-uring-write', path: 'uring', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'io_uring WRITE to an O_DIRECT NBD block device from the mapping' },
+  { name: 'nbd-aio-read', path: 'aio', kernelWritesPages: true, longterm: false, peer: 'nbd', summary: 'io_submit (legacy AIO) READ of an O_DIRECT NBD block device into the mapping' },
+  { name: 'nbd-aio-write', path: 'aio', kernelWritesPages: false, longterm: false, peer: 'nbd', summary: 'io_submit (legacy AIO) WRITE to an O_DIRECT NBD block device from the mapping' },
   { name: 'uring-fixed', path: 'uring-fixed', kernelWritesPages: false, longterm: true, peer: null, summary: 'IORING_REGISTER_BUFFERS on the mapping (FOLL_LONGTERM)' },
   { name: 'vmsplice', path: 'vmsplice', kernelWritesPages: false, longterm: false, peer: null, summary: 'vmsplice() of the mapped pages into a pipe, no SPLICE_F_GIFT' },
+  { name: 'rdma-mr', path: 'rdma-mr', kernelWritesPages: false, longterm: true, peer: null, summary: 'ibv_reg_mr on the mapping over soft-RoCE (FOLL_LONGTERM until ibv_dereg_mr)' },
+  { name: 'rdma-mr-odp', path: 'rdma-mr-odp', kernelWritesPages: false, longterm: false, peer: null, summary: 'ibv_reg_mr with IBV_ACCESS_ON_DEMAND on the mapping over soft-RoCE (no pin: the device faults pages in)' },
 ];
 
 export const LAYOUT_OPS: LayoutOp[] = [
@@ -110,6 +128,9 @@ export const LAYOUT_OPS: LayoutOp[] = [
   { name: 'copy-range', kind: 'copy-range', pinnedFileIs: 'dest', summary: 'copy_file_range another file over the pinned range' },
   { name: 'unlink', kind: 'unlink', summary: 'unlink the pinned file and close it (eviction once unmapped)' },
   { name: 'dax-flag', kind: 'dax-flag', summary: 'FS_IOC_FSSETXATTR flipping FS_XFLAG_DAX on the pinned file' },
+  { name: 'freeze', kind: 'freeze', summary: 'FIFREEZE the filesystem, then FITHAW' },
+  { name: 'umount', kind: 'umount', unlinkFirst: false, summary: 'close the pinned file and unmount the filesystem (eviction at unmount), then mount it again' },
+  { name: 'unlink-umount', kind: 'umount', unlinkFirst: true, summary: 'unlink and close the pinned file, unmount the filesystem, then mount it again' },
 ];
 
 export interface Case {

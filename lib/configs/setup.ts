@@ -26,6 +26,14 @@ export interface TeardownResult {
   cleanupErrors: string[];
 }
 
+/** A mount daxpin made, as mount(2) took it: enough to mount it again after an umount op. */
+export interface OwnedMount {
+  source: string;
+  target: string;
+  fsType: string;
+  data: string;
+}
+
 export interface PreparedConfig {
   config: Config;
   mountPoint: string;
@@ -49,6 +57,8 @@ export interface PreparedConfig {
   mkfs: string | null;
   /** The filesystem's geometry as its own tool reports it (xfs_info, dumpe2fs -h); null when none applies. */
   geometry: string | null;
+  /** How daxpin mounted the filesystem, for ops that unmount or freeze it; null when daxpin did not mount it (--dir). */
+  mount: OwnedMount | null;
   /**
    * Unmount, fsck, free the loop device, remove temp dirs; idempotent, never rejects.
    * What could not be undone (a busy mount detached lazily, a loop device that would
@@ -154,8 +164,13 @@ class Undo {
 
 const UMOUNT_BUSY_RETRIES = 20;
 
-/** Unmount; when busy, retry briefly, then detach lazily and say so (the fs may still be in use). */
+/**
+ * Unmount; when busy, retry briefly, then detach lazily and say so (the fs may still be in use).
+ * A freeze op whose worker died before its thaw leaves the filesystem frozen: thaw it first
+ * (EINVAL when it is not frozen).
+ */
 async function unmount(mountPoint: string): Promise<void> {
+  await thaw(mountPoint);
   for (let i = 0; ; i++) {
     try {
       await settled(native.startUmount(mountPoint, 0), `umount ${mountPoint}`, UMOUNT_TIMEOUT_MS);
@@ -168,6 +183,22 @@ async function unmount(mountPoint: string): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+async function thaw(mountPoint: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(mountPoint, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return;
+  }
+  try {
+    await settled(native.startThaw(fd), `thaw ${mountPoint}`, UMOUNT_TIMEOUT_MS);
+  } catch {
+    // EINVAL: not frozen, the usual case.
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -387,6 +418,7 @@ async function mountAndFill(layout: Layout, undo: Undo): Promise<Omit<PreparedCo
     daxNote: config.dax !== 'off' && !daxVerified ? notes.join('; ') : null,
     pmdExtentHint: fsType === 'xfs',
     ballastBytes,
+    mount: { source, target: mountPoint, fsType, data: mountOptions },
     mountStep,
   };
 }
@@ -569,6 +601,7 @@ export async function prepareExistingDir(dir: string, configName?: string): Prom
       ballastBytes: 0,
       mkfs: null,
       geometry: null,
+      mount: null,
       teardown,
     };
   } catch (err) {

@@ -13,7 +13,7 @@ import { KernelLog, markKernelLog, readTainted, toKernelLogLines } from './kmsg'
 import { removeStaleTraceInstances } from './pmd';
 import { FromWorker, ToWorker } from './protocol';
 import { isDying, readAllTasks, TaskState } from './tasks';
-import { CaseObservation, TimelineOptions } from './protocol';
+import { CaseObservation, OwnedMount, TimelineOptions } from './protocol';
 
 export interface CaseTiming {
   /** The longest a pin is held; with holdMode 'evidence' it is released as soon as the op is seen asleep for dwellMs. */
@@ -210,7 +210,7 @@ export class Orchestrator {
     }
   }
 
-  async runCase(c: Case, testDir: string, pmdExtentHint: boolean): Promise<CaseRecord> {
+  async runCase(c: Case, testDir: string, pmdExtentHint: boolean, mount: OwnedMount | null = null): Promise<CaseRecord> {
     const startedAt = new Date();
     const t0 = performance.now();
     const seq = ++this.seq;
@@ -225,6 +225,7 @@ export class Orchestrator {
       signalWaitMs: this.timing.signalWaitMs,
       canaryBytes: this.timing.canaryBytes,
       pmdExtentHint,
+      mount,
     };
     let answer: WorkerAnswer;
     // A second attempt only when the worker lost its peer before it took this case up.
@@ -303,6 +304,7 @@ export class Orchestrator {
     switch (a.kind) {
       case 'result': {
         const o = a.observation;
+        if (o.unsupported !== null) return { ...base, status: 'unsupported', reason: o.unsupported };
         return {
           ...base,
           daxVerified: o.daxVerified,

@@ -1,13 +1,15 @@
-// The FUSE I/O peer runs in a process of its own, a child of the worker. A
-// process must never serve a FUSE mount it also uses: any close, GC'd handle or
-// exit path that waits on the server from the serving thread deadlocks. Here the
-// worker only uses the file and the peer only serves it; if the worker dies, the
-// IPC channel closes, the peer exits, and the kernel aborts the connection,
-// which drops every pin still held.
+// An I/O peer runs in a process of its own, a child of the worker: the FUSE server
+// (fuse.ts) or the NBD server (nbd.ts). A process must never serve a FUSE mount it
+// also uses: any close, GC'd handle or exit path that waits on the server from the
+// serving thread deadlocks; the NBD peer lives apart for the same reason and so that
+// both die alike. The worker only uses the file or device and the peer only serves
+// it; if the worker dies, the IPC channel closes, the peer exits, and the kernel
+// aborts the FUSE connection or fails the NBD requests, which drops every pin held.
 import { makePattern } from '../cases/patterns';
 import { PAGE } from '../cases/matrix';
-import { FusePeer } from './fuse';
-import { PeerCommand, PeerEvent } from './peer';
+import { FusePeer, HeldRequest, ReadData } from './fuse';
+import { NbdPeer } from './nbd';
+import { PeerCommand, PeerEvent, parsePeerArgs } from './peer';
 
 /**
  * Fault injection for the reliability tests; unset in real runs. With
@@ -17,34 +19,67 @@ import { PeerCommand, PeerEvent } from './peer';
  */
 const NO_REPLY = process.env.DAXPIN_TEST_PEER_NO_REPLY === '1';
 
+/** Exit status of a peer whose server side ended by itself. */
+const PEER_SERVER_GONE_EXIT = 5;
+
 function send(m: PeerEvent): void {
   if (process.connected) process.send!(m);
 }
 
+/** What peer-main needs of either server. */
+interface Server {
+  readData: ReadData;
+  on(event: 'held', listener: (r: HeldRequest) => void): unknown;
+  on(event: 'gone', listener: (e: unknown) => void): unknown;
+  releaseAll(): number;
+  stop(): Promise<void>;
+}
+
 async function main(): Promise<void> {
-  const mountPoint = process.argv[2];
-  if (!mountPoint || !process.send) throw new Error('usage: peer-main <mount-point> (started by a worker)');
-  const peer = new FusePeer(mountPoint);
-  peer.on('held', (r) => send({ type: 'held', kind: r.kind, offset: r.offset, size: r.size }));
-  await peer.start();
+  const spec = parsePeerArgs(process.argv.slice(2));
+  if (!spec || !process.send) throw new Error('usage: peer-main fuse <mount-point> | nbd <timeout-seconds> (started by a worker)');
+  let server: Server;
+  let path: string;
+  // Arming matters to the NBD server only: the FUSE file serves nothing but pins.
+  let arm = (): void => undefined;
+  if (spec.kind === 'fuse') {
+    const fuse = new FusePeer(spec.mountPoint);
+    await fuse.start();
+    server = fuse;
+    path = fuse.filePath;
+  } else {
+    const nbd = new NbdPeer(spec.timeoutSeconds);
+    await nbd.start();
+    server = nbd;
+    path = nbd.devicePath;
+    arm = () => nbd.arm();
+  }
+  server.on('held', (r) => send({ type: 'held', kind: r.kind, offset: r.offset, size: r.size }));
+  // The server side ended (the NBD connection closed or timed out): a peer that cannot
+  // serve exits, and the worker's client reports it gone.
+  server.on('gone', (e) => {
+    process.stderr.write(`daxpin peer: ${e instanceof Error ? e.message : String(e)}\n`);
+    server.stop().finally(() => process.exit(PEER_SERVER_GONE_EXIT));
+  });
   process.on('message', async (m: PeerCommand) => {
     switch (m.type) {
       case 'arm':
-        peer.readData = (offset, size) => makePattern(size, m.tag, Math.floor(offset / PAGE));
+        server.readData = (offset, size) => makePattern(size, m.tag, Math.floor(offset / PAGE));
+        arm();
         send({ type: 'armed' });
         return;
       case 'release':
-        send({ type: 'released', count: NO_REPLY ? 0 : peer.releaseAll() });
+        send({ type: 'released', count: NO_REPLY ? 0 : server.releaseAll() });
         return;
       case 'stop':
-        await peer.stop();
+        await server.stop();
         process.exit(0);
     }
   });
   process.on('disconnect', () => {
-    peer.stop().finally(() => process.exit(0));
+    server.stop().finally(() => process.exit(0));
   });
-  send({ type: 'ready' });
+  send({ type: 'ready', path });
 }
 
 main().catch((e) => {

@@ -1,7 +1,9 @@
-// The worker's handle on its FUSE peer process (see peer-main.ts). A peer that dies
-// (killed, crashed) aborts its FUSE connection: every later O_DIRECT call on its file
-// fails with ENOTCONN, which is no answer of the kernel about pins. The client says so
-// at once (`onGone`) and refuses to be used again; the worker is replaced with a fresh peer.
+// The worker's handle on an I/O peer process (see peer-main.ts): the FUSE file or the
+// NBD device that holds O_DIRECT pins until released; both speak one protocol. A peer
+// that dies (killed, crashed) aborts its FUSE connection or fails its NBD requests:
+// every later O_DIRECT call on its file or device fails (ENOTCONN, EIO), which is no
+// answer of the kernel about pins. The client says so at once (`onGone`) and refuses to
+// be used again; the worker is replaced with fresh peers.
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,17 +12,36 @@ import { parseStatState } from './tasks';
 import { Tag } from '../cases/patterns';
 import { PEER_FILE_NAME } from './fuse';
 
+/** Which peer: a FUSE filesystem mounted at mountPoint, or an NBD device with a request timeout. */
+export type PeerSpec = { kind: 'fuse'; mountPoint: string } | { kind: 'nbd'; timeoutSeconds: number };
+
 export type PeerCommand = { type: 'arm'; tag: Tag } | { type: 'release' } | { type: 'stop' };
 export type PeerEvent =
-  | { type: 'ready' }
+  /** path: the file or device the worker opens with O_DIRECT. */
+  | { type: 'ready'; path: string }
   | { type: 'armed' }
   | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
   | { type: 'released'; count: number };
 
 export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
 
+/** argv of peer-main for a spec, and back. */
+export function peerArgs(spec: PeerSpec): string[] {
+  return spec.kind === 'fuse' ? ['fuse', spec.mountPoint] : ['nbd', String(spec.timeoutSeconds)];
+}
+
+export function parsePeerArgs(argv: string[]): PeerSpec | null {
+  const [kind, arg] = argv;
+  if (kind === 'fuse' && arg) return { kind, mountPoint: arg };
+  if (kind === 'nbd' && /^\d+$/.test(arg ?? '')) return { kind, timeoutSeconds: Number(arg) };
+  return null;
+}
+
 export class PeerClient {
-  readonly filePath: string;
+  /** The file (FUSE) or device (NBD) to open with O_DIRECT; known once started. */
+  filePath: string;
+  /** 'the FUSE peer' / 'the NBD peer', for what is said about it. */
+  private readonly name: string;
   private child: ChildProcess | null = null;
   private held: HeldEvent | null = null;
   private waiters: Array<{ type: PeerEvent['type']; resolve: (e: PeerEvent | null) => void }> = [];
@@ -30,8 +51,9 @@ export class PeerClient {
   /** Called once when the peer dies without being asked to stop. */
   onGone: (how: string) => void = () => undefined;
 
-  constructor(readonly mountPoint: string) {
-    this.filePath = path.join(mountPoint, PEER_FILE_NAME);
+  constructor(readonly spec: PeerSpec) {
+    this.filePath = spec.kind === 'fuse' ? path.join(spec.mountPoint, PEER_FILE_NAME) : '';
+    this.name = spec.kind === 'fuse' ? 'the FUSE peer' : 'the NBD peer';
   }
 
   get pid(): number | null {
@@ -39,7 +61,7 @@ export class PeerClient {
   }
 
   async start(): Promise<void> {
-    this.child = fork(path.join(__dirname, 'peer-main.js'), [this.mountPoint], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(path.join(__dirname, 'peer-main.js'), peerArgs(this.spec), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (e: PeerEvent) => {
       if (e.type === 'held' && !this.held) this.held = e;
       const i = this.waiters.findIndex((w) => w.type === e.type);
@@ -50,10 +72,12 @@ export class PeerClient {
     this.child.on('exit', (code, signal) => {
       for (const w of this.waiters.splice(0)) w.resolve(null);
       if (this.stopping) return;
-      this.goneHow = `the FUSE peer (pid ${this.child?.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
+      this.goneHow = `${this.name} (pid ${this.child?.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
       this.onGone(this.goneHow);
     });
-    if (!(await this.next('ready', 30_000))) throw new Error(this.goneHow ?? 'the FUSE peer did not start');
+    const ready = await this.next('ready', 30_000);
+    if (!ready || ready.type !== 'ready') throw new Error(this.goneHow ?? `${this.name} did not start`);
+    this.filePath = ready.path;
   }
 
   /**
@@ -61,23 +85,23 @@ export class PeerClient {
    * died a moment ago, before its exit event arrived: a zombie or a vanished pid.
    */
   gone(): string | null {
-    if (this.goneHow !== null || this.stopping) return this.goneHow ?? 'the FUSE peer was stopped';
+    if (this.goneHow !== null || this.stopping) return this.goneHow ?? `${this.name} was stopped`;
     const pid = this.child?.pid;
-    if (pid === undefined) return 'the FUSE peer was never started';
+    if (pid === undefined) return `${this.name} was never started`;
     let stat: string;
     try {
       stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     } catch {
-      return `the FUSE peer (pid ${pid}) is gone`;
+      return `${this.name} (pid ${pid}) is gone`;
     }
     const state = parseStatState(stat);
     if (state !== 'Z' && state !== 'X') return null;
     // A zombie's stat ends with its wait status (field 52, Linux 3.5+).
     const status = Number(stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/)[49]);
-    if (!Number.isInteger(status)) return `the FUSE peer (pid ${pid}) died`;
+    if (!Number.isInteger(status)) return `${this.name} (pid ${pid}) died`;
     const signal = status & 0x7f;
     const name = Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0];
-    return `the FUSE peer (pid ${pid}) ${signal ? `was killed by ${name ?? `signal ${signal}`}` : `exited with code ${status >> 8}`}`;
+    return `${this.name} (pid ${pid}) ${signal ? `was killed by ${name ?? `signal ${signal}`}` : `exited with code ${status >> 8}`}`;
   }
 
   private command(c: PeerCommand): void {
@@ -101,7 +125,7 @@ export class PeerClient {
   async arm(tag: Tag): Promise<void> {
     this.held = null;
     this.command({ type: 'arm', tag });
-    if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? 'the FUSE peer did not answer arm');
+    if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? `${this.name} did not answer arm`);
   }
 
   /** The first READ/WRITE held since arm() (the kernel has pinned the pages), or null on timeout. */

@@ -6,9 +6,10 @@ import { promisify } from 'node:util';
 import { PAGE, PIN_FIRST_PAGE, PinMethod, PinPath } from '../cases/matrix';
 import { Tag } from '../cases/patterns';
 import { PinResult, ReleaseResult } from '../outcome';
-import { MappingHandle, RingHandle, monoMs, native } from '../native';
+import { AioHandle, MappingHandle, RdmaDeviceHandle, RingHandle, monoMs, native } from '../native';
 import { Tracked, failure, track } from './calls';
-import { PeerClient } from './peer';
+import { PinPeers } from './peers';
+import { odpOffered } from './rdma';
 import { within } from './time';
 
 export interface PinContext {
@@ -17,7 +18,8 @@ export interface PinContext {
   /** The pinned range, in bytes of the mapping (and of the file: the mapping starts at 0). */
   offset: number;
   length: number;
-  peer: PeerClient;
+  /** The I/O peers (FUSE, NBD) and the RDMA device. */
+  peers: PinPeers;
   /** The bytes the peer answers a pinned read with. */
   writtenTag: Tag;
   /** How long to wait for the kernel to show the pin held. */
@@ -30,10 +32,14 @@ export interface HeldPin {
   result: PinResult;
   io: Tracked | null;
   ring: RingHandle | null;
+  aio: AioHandle | null;
+  rdma: RdmaDeviceHandle | null;
   pipe: [number, number] | null;
   fd: number | null;
   /** The pipe's bytes, drained at the release (vmsplice). */
   drained: Buffer | null;
+  /** What the pin's set-up showed beside its result (the device's ODP capabilities). */
+  notes: string[];
 }
 
 interface PinDriver {
@@ -49,18 +55,22 @@ function held(pin: HeldPin, evidence: string): void {
   pin.result = { ok: true, errno: null, held: true, evidence };
 }
 
-/** O_DIRECT I/O on the FUSE peer's file: the kernel pins the pages, then sends the request and waits for the answer. */
+/**
+ * O_DIRECT I/O on the peer's FUSE file or NBD device: the kernel pins the pages, then
+ * sends the request (FUSE) or submits bios that the NBD driver sends, and waits for the answer.
+ */
 function peerIo(submit: (ctx: PinContext, pin: HeldPin, fd: number) => Tracked): PinDriver {
   return {
     async start(ctx, pin) {
       const reading = ctx.method.kernelWritesPages;
+      const peer = ctx.peers.ioPeer(ctx.method.peer!);
       // Opened from the thread pool: this thread serves the FUSE requests the open
       // makes. A plain fd, not a FileHandle: Node closes those on GC from this thread.
-      pin.fd = await openAsync(ctx.peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
-      await ctx.peer.arm(ctx.writtenTag);
+      pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
+      await peer.arm(ctx.writtenTag);
       pin.io = submit(ctx, pin, pin.fd);
       // The kernel pins the pages before it sends the request: a held request is a held pin.
-      const first = await Promise.race([ctx.peer.waitForRequest(ctx.startWaitMs), pin.io.settled]);
+      const first = await Promise.race([peer.waitForRequest(ctx.startWaitMs), pin.io.settled]);
       if (first === null) {
         pin.result = { ok: false, errno: null, held: false, evidence: null };
       } else if ('result' in first) {
@@ -68,12 +78,12 @@ function peerIo(submit: (ctx: PinContext, pin: HeldPin, fd: number) => Tracked):
         pin.result = { ...(first.result.ok ? { ok: false, errno: null } : first.result), held: false, evidence: null };
         pin.io = null;
       } else {
-        held(pin, `peer received ${first.kind} of ${first.size} bytes at ${first.offset}`);
+        held(pin, `${ctx.method.peer} peer received ${first.kind} of ${first.size} bytes at ${first.offset}`);
       }
     },
     async release(ctx, pin) {
       // Answer the held request(s); the kernel completes the I/O and drops the pin.
-      await ctx.peer.releaseAll();
+      await ctx.peers.ioPeer(ctx.method.peer!).releaseAll();
       const settled = await within(pin.io!.settled, ctx.completeWaitMs);
       if (!settled) return { ok: false, errno: null, result: null };
       return { ...settled.result, result: settled.ret };
@@ -95,6 +105,10 @@ const PIN_DRIVERS: Record<PinPath, PinDriver> = {
   uring: peerIo((ctx, pin, fd) => {
     pin.ring = new native.Ring();
     return track(pin.ring.startIo(ctx.method.kernelWritesPages ? 'read' : 'write', fd, ctx.mapping, ctx.offset, ctx.length, PIN_FIRST_PAGE * PAGE));
+  }),
+  aio: peerIo((ctx, pin, fd) => {
+    pin.aio = new native.Aio();
+    return track(pin.aio.startIo(ctx.method.kernelWritesPages ? 'read' : 'write', fd, ctx.mapping, ctx.offset, ctx.length, PIN_FIRST_PAGE * PAGE));
   }),
   'uring-fixed': {
     async start(ctx, pin) {
@@ -120,10 +134,44 @@ const PIN_DRIVERS: Record<PinPath, PinDriver> = {
       return { ok: true, errno: null, result: pin.drained.length };
     },
   },
+  'rdma-mr': rdmaRegistration(false),
+  'rdma-mr-odp': rdmaRegistration(true),
 };
 
+/** ibv_reg_mr of the range on daxpin's soft-RoCE device: registered means held, until ibv_dereg_mr. */
+function rdmaRegistration(onDemand: boolean): PinDriver {
+  return {
+    async start(ctx, pin) {
+      const rdma = ctx.peers.rdma();
+      if (!rdma.ok) throw new Error(rdma.reason);
+      pin.rdma = new native.RdmaDevice!(rdma.device);
+      if (onDemand) {
+        const caps = pin.rdma.odpCaps();
+        const shown = caps ? `general 0x${caps.general.toString(16)}, rc 0x${caps.rc.toString(16)}` : 'none reported';
+        pin.notes.push(`${rdma.device} ODP capabilities: ${shown} (${odpOffered(caps) ? 'offered' : 'not offered'})`);
+      }
+      pin.rdma.regMr(ctx.mapping, ctx.offset, ctx.length, onDemand);
+      held(pin, `ibv_reg_mr${onDemand ? ' with IBV_ACCESS_ON_DEMAND' : ''} returned a memory region`);
+    },
+    async release(_ctx, pin) {
+      pin.rdma!.deregMr();
+      return OK;
+    },
+  };
+}
+
 export async function startPin(ctx: PinContext): Promise<HeldPin> {
-  const pin: HeldPin = { result: { ok: true, errno: null, held: false, evidence: null }, io: null, ring: null, pipe: null, fd: null, drained: null };
+  const pin: HeldPin = {
+    result: { ok: true, errno: null, held: false, evidence: null },
+    io: null,
+    ring: null,
+    aio: null,
+    rdma: null,
+    pipe: null,
+    fd: null,
+    drained: null,
+    notes: [],
+  };
   try {
     await PIN_DRIVERS[ctx.method.path].start(ctx, pin);
   } catch (e) {
@@ -143,12 +191,17 @@ export async function releasePin(ctx: PinContext, pin: HeldPin): Promise<Release
   }
 }
 
-export function closePin(pin: HeldPin): void {
+/** Frees what the pin used; false when that could not finish (an AIO request still in flight). */
+export async function closePin(pin: HeldPin): Promise<boolean> {
   pin.ring?.close();
+  pin.rdma?.close();
+  // io_destroy waits for a request its peer never answered: bounded, on a thread of its own.
+  const aioClosed = pin.aio ? (await within(pin.aio.close().promise.then(() => true, () => true), 5000)) !== null : true;
   if (pin.pipe) {
     fs.closeSync(pin.pipe[0]);
     fs.closeSync(pin.pipe[1]);
   }
+  return aioClosed;
 }
 
 function drainPipe(fd: number, limit: number): Buffer {

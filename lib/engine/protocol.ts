@@ -1,6 +1,9 @@
 // Messages between the orchestrator and a worker process (Node IPC, JSON).
 import { CanaryFacts, FileFacts, OpResult, PinResult, ReleaseResult, SyscallResult, ViewDetail, ViewName, Views } from '../outcome';
 import { HoldPolicy } from './hold';
+import { OwnedMount } from '../configs/setup';
+
+export type { OwnedMount };
 
 export interface TimelineOptions {
   dir: string;
@@ -13,7 +16,10 @@ export interface TimelineOptions {
   canaryBytes: number;
   /** Whether the test file may be given an extent size hint for PMD alignment. */
   pmdExtentHint: boolean;
+  /** The filesystem's mount when daxpin made it (null for --dir): what the freeze and umount ops act on. */
+  mount: OwnedMount | null;
 }
+
 
 /** What the worker measured; the orchestrator adds run metadata and the kernel log. */
 export interface CaseObservation {
@@ -32,6 +38,8 @@ export interface CaseObservation {
   retire: boolean;
   /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
   notes: string[];
+  /** Why the case cannot run here (no nbd module, no RDMA device ...); nothing else was measured. */
+  unsupported: string | null;
 }
 
 export interface CaseRequest {

@@ -198,14 +198,14 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
           const key = planKey(c.config.name, c.id);
           flushKernelLog('between-cases', c.config.name, key);
           o.onCaseStart?.(key);
-          const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint);
+          const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint, prepared.mount);
           if (repeat > 1) record.repeat = c.r;
           lastCase = key;
           // Stopping kills the worker: a case cut short by that did not run; it is no error.
           if (o.shouldStop() && record.status !== 'done') break;
           write(record);
           summary.cases.push(record);
-          if (record.status !== 'done') clean = false;
+          if (record.status !== 'done' && record.status !== 'unsupported') clean = false;
           o.onProgress?.({ kind: 'case', index: summary.cases.length, total, record, elapsedMs: performance.now() - t0 });
         }
       } finally {

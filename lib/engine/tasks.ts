@@ -64,3 +64,39 @@ export function isDying(pid: number): boolean {
   const status = readOrNull(`/proc/${pid}/status`);
   return status !== null && parseDying(status);
 }
+
+/** Processes with an open file, cwd, root or mapping under `dir`: what keeps a mount busy. */
+export function holdersUnder(dir: string): string[] {
+  const out: string[] = [];
+  const under = (p: string) => p === dir || p.startsWith(`${dir}/`);
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    const seen: string[] = [];
+    try {
+      for (const link of ['cwd', 'root']) {
+        const p = fs.readlinkSync(`/proc/${pid}/${link}`);
+        if (under(p)) seen.push(`${link} ${p}`);
+      }
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        // An fd can close between the listing and the readlink (the listing's own, for one).
+        const p = readlinkOrNull(`/proc/${pid}/fd/${fd}`);
+        if (p !== null && under(p.replace(/ \(deleted\)$/, ''))) seen.push(`fd ${fd} ${p}`);
+      }
+      for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+        const p = line.split(/\s+/).slice(5).join(' ');
+        if (p && under(p.replace(/ \(deleted\)$/, ''))) seen.push(`map ${p}`);
+      }
+    } catch {
+      // the process exited meanwhile
+    }
+    if (seen.length > 0) out.push(`${pid}: ${[...new Set(seen)].join(', ')}`);
+  }
+  return out;
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
+}

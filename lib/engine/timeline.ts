@@ -27,10 +27,10 @@ import {
 import { Settled, failure, track } from './calls';
 import { HoldPolicy, ThreadSample, asleepSince, isAsleep, lastWait, shouldRelease } from './hold';
 import { HeldPin, PinContext, closePin, releasePin, startPin } from './pins';
-import { PeerClient } from './peer';
+import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
 import { CaseObservation, TimelineOptions } from './protocol';
-import { parseStack, parseStatState } from './tasks';
+import { holdersUnder, parseStack, parseStatState } from './tasks';
 import { sleep, within } from './time';
 
 const OK = { ok: true, errno: null };
@@ -44,9 +44,14 @@ function newTag(gen: number, fileId = randomInt(1, 0x7fffffff)): Tag {
 const SAMPLE_MS = 2;
 
 /** The op as a sequence of blocking steps (unlink is unlink + last close). */
-function opSteps(op: LayoutOp, f: CaseFiles): Array<() => BlockingCall> {
+function opSteps(op: LayoutOp, f: CaseFiles, opt: TimelineOptions): Array<() => BlockingCall> {
   const pinOff = PIN_FIRST_PAGE * PAGE;
   const pinLen = PIN_PAGES * PAGE;
+  const lastClose = () => {
+    const fd = f.fd;
+    f.fd = -1;
+    return native.startClose(fd);
+  };
   switch (op.kind) {
     case 'truncate':
       return [() => native.startFtruncate(f.fd, op.truncateTo === 'zero' ? 0 : pinOff)];
@@ -69,14 +74,19 @@ function opSteps(op: LayoutOp, f: CaseFiles): Array<() => BlockingCall> {
     case 'copy-range':
       return [() => native.startCopyFileRange(f.peerFd!, pinOff, f.fd, pinOff, pinLen)];
     case 'unlink':
+      return [() => native.startUnlink(f.path), lastClose];
+    case 'freeze':
+      // The thaw is part of the op: canaries and views come after it, never into a frozen fs.
       return [
-        () => native.startUnlink(f.path),
         () => {
-          const fd = f.fd;
-          f.fd = -1;
-          return native.startClose(fd);
+          f.freezeFd = fs.openSync(path.dirname(f.path), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+          return native.startFreeze(f.freezeFd);
         },
+        () => native.startThaw(f.freezeFd!),
       ];
+    case 'umount':
+      // Only the pin (and, when still mapped, the mapping: EBUSY) keeps the inode alive.
+      return [...(op.unlinkFirst ? [() => native.startUnlink(f.path)] : []), lastClose, () => native.startUmount(opt.mount!.target, 0)];
     case 'dax-flag':
       return [
         () => {
@@ -96,6 +106,8 @@ interface CaseFiles {
   /** What the peer file holds when created (its own bytes, or a copy of the test file's). */
   peerTag: Tag | null;
   canaries: Array<{ path: string; tag: Tag; length: number; pattern: Buffer | null }>;
+  /** The directory fd a freeze op froze the filesystem through (thawed again at clean-up). */
+  freezeFd?: number;
 }
 
 /** Which files an op needs beside the pinned one, and what they hold. */
@@ -168,7 +180,7 @@ function readOrNull(p: string): string | null {
 export async function runTimeline(
   c: Case,
   opt: TimelineOptions,
-  peer: PeerClient,
+  peers: PinPeers,
   pmdProbe: PmdProbe,
   seq: number,
   onOpThread: (tid: number) => void = () => undefined,
@@ -187,7 +199,12 @@ export async function runTimeline(
     canary: { files: 0, bytes: 0, reusedPinnedBytes: null },
     retire: false,
     notes: [],
+    unsupported: null,
   };
+  // A pin or op that cannot exist here (no nbd module, no RDMA device, a filesystem
+  // daxpin did not mount) is not applicable: nothing is measured.
+  obs.unsupported = await peers.notApplicable(c, opt);
+  if (obs.unsupported !== null) return obs;
   const pageCount = c.mapping.pageSize === 'pmd' ? PMD_FILE_PAGES : PTE_FILE_PAGES;
   const fileLen = pageCount * PAGE;
   const pinOff = PIN_FIRST_PAGE * PAGE;
@@ -248,13 +265,14 @@ export async function runTimeline(
       mapping,
       offset: pinOff,
       length: pinLen,
-      peer,
+      peers,
       writtenTag,
       startWaitMs: Math.max(2000, opt.hold.holdMs),
       completeWaitMs: Math.max(opt.settleMs, 1000),
     };
     pin = await startPin(pinCtx);
     obs.pin = pin.result;
+    obs.notes.push(...pin.notes);
     const writtenBeforeOp: Tag[] = [];
     if (pin.result.held && pin.pipe) {
       // Write through the mapping after vmsplice: if the pipe later shows these
@@ -292,6 +310,15 @@ export async function runTimeline(
     if (files.fd >= 0) {
       record('file', readView(preadAll(files.fd, pinOff, pinLen), legit, PIN_FIRST_PAGE));
       obs.file.after = fileFacts(files.fd);
+    } else if (c.layoutOp.kind === 'umount' && fs.existsSync(files.path)) {
+      // The still-linked file after its eviction at unmount, read from the filesystem mounted again.
+      const fd = fs.openSync(files.path, fs.constants.O_RDONLY);
+      try {
+        record('file', readView(preadAll(fd, pinOff, pinLen), legit, PIN_FIRST_PAGE));
+        obs.file.after = fileFacts(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
     }
     if (files.peerFd !== null) {
       // The clone of the pinned file holds what the file held when it was cloned:
@@ -306,7 +333,7 @@ export async function runTimeline(
     if (files.canaries.length > 0) readCanaries(files, obs, sources);
     return obs;
   } finally {
-    if (!opStuck) await cleanup(files, mapping, pin);
+    if (!opStuck) await cleanup(files, mapping, pin, obs);
   }
 }
 
@@ -328,7 +355,7 @@ async function runOp(
   obs: CaseObservation,
   onOpThread: (tid: number) => void,
 ): Promise<OpRun> {
-  const steps = opSteps(c.layoutOp, files);
+  const steps = opSteps(c.layoutOp, files, opt);
   const opStart = monoMs();
   let currentTid = 0;
   let firstEntered: number | null = null;
@@ -343,6 +370,7 @@ async function runOp(
       firstEntered ??= last.enteredMs;
       if (!last.result.ok) break;
     }
+    if (c.layoutOp.kind === 'umount') afterUmount(last, opt, obs);
     return last;
   })();
   let opDone: Settled | null = null;
@@ -403,6 +431,23 @@ async function runOp(
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/**
+ * After an umount op: mount the filesystem again at once, as daxpin first mounted it
+ * (canaries, views and the next case need it); when the kernel said EBUSY, note who
+ * held the mount.
+ */
+function afterUmount(last: Settled, opt: TimelineOptions, obs: CaseObservation): void {
+  const m = opt.mount!;
+  if (last.result.errno === 'EBUSY') obs.notes.push(`umount EBUSY; held by: ${holdersUnder(m.target).join('; ') || 'no process'}`);
+  if (!last.result.ok) return;
+  try {
+    native.mount(m.source, m.target, m.fsType, 0, m.data);
+    fs.mkdirSync(opt.dir, { recursive: true });
+  } catch (e) {
+    obs.notes.push(`mount again after umount: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
 
 /** Whose file each tag of the case belongs to, to name the source of foreign bytes. */
 function tagSources(files: CaseFiles): Map<number, string> {
@@ -519,9 +564,17 @@ function addReuse(sum: number | null, file: string, pinned: NonNullable<FileFact
   }
 }
 
-async function cleanup(files: CaseFiles, mapping: MappingHandle | null, pin: HeldPin | null): Promise<void> {
+async function cleanup(files: CaseFiles, mapping: MappingHandle | null, pin: HeldPin | null, obs: CaseObservation): Promise<void> {
   if (mapping?.mapped) mapping.unmap();
-  if (pin) closePin(pin);
+  if (pin && !(await closePin(pin))) {
+    obs.retire = true;
+    obs.notes.push('the pin could not be closed (io_destroy did not return: an AIO request is still in flight)');
+  }
+  if (files.freezeFd !== undefined) {
+    // A freeze whose thaw did not run (or failed) must not outlive the case (EINVAL: not frozen).
+    await within(native.startThaw(files.freezeFd).promise.catch(() => undefined), 5000);
+    fs.closeSync(files.freezeFd);
+  }
   // Closing the FUSE file sends FLUSH to the peer, and the last close of a DAX file
   // may wait for page references: close from blocking-call threads, not this one.
   for (const fd of [pin?.fd ?? null, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);

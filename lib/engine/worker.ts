@@ -1,10 +1,11 @@
-// A worker process: serves the FUSE I/O peer and runs case timelines one at a
+// A worker process: starts the I/O peers and runs case timelines one at a
 // time for the orchestrator. It lives across cases (starting node is slow under
 // qemu TCG) and is replaced when a case leaves a thread stuck in the kernel.
 import fs from 'node:fs';
 import { Case, findConfig, filterCases, LAYOUT_OPS, MAPPINGS, PIN_METHODS, caseId } from '../cases/matrix';
 import { native } from '../native';
 import { PeerClient } from './peer';
+import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
 import { FromWorker, PEER_GONE_EXIT, ToWorker } from './protocol';
 import { runTimeline } from './timeline';
@@ -37,9 +38,11 @@ function injectTestFault(c: Case): void {
 async function main(): Promise<void> {
   const fuseMount = process.argv[2];
   if (!fuseMount || !process.send) throw new Error('usage: worker <fuse-mount-point> (started by the orchestrator)');
-  const peer = new PeerClient(fuseMount);
-  // The case in progress, and whether its pin goes through the peer.
-  let current: { seq: number; usesPeer: boolean } | null = null;
+  const fuse = new PeerClient({ kind: 'fuse', mountPoint: fuseMount });
+  // DAXPIN_RESULTS is set in daxpin's own guests only (the results share).
+  const peers = new PinPeers(fuse, process.env.DAXPIN_RESULTS !== undefined);
+  // The case in progress, and which peer its pin goes through.
+  let current: { seq: number; usesPeer: 'fuse' | 'nbd' | null } | null = null;
   // A dead peer leaves its FUSE mount aborted: whatever this worker measures through it
   // from now on is ENOTCONN, not the kernel's behaviour. Say so at once and go; the
   // orchestrator records the case as daxpin's failure and starts a fresh worker and peer.
@@ -53,18 +56,18 @@ async function main(): Promise<void> {
     if (!process.connected) exit();
     process.send!({ type: 'peer-gone', seq, how } satisfies FromWorker, undefined, {}, exit);
   };
-  peer.onGone = (how) => {
-    if (current !== null && !current.usesPeer) goneAfterCase = how;
+  peers.onGone = (kind, how) => {
+    if (current !== null && current.usesPeer !== kind) goneAfterCase = how;
     else leave(how, current?.seq ?? null);
   };
-  await peer.start();
+  await fuse.start();
   const pmdProbe = new PmdProbe();
   let queue = Promise.resolve();
 
   process.on('message', (m: ToWorker) => {
     queue = queue.then(async () => {
       if (m.type === 'exit') {
-        await peer.stop();
+        await peers.stop();
         process.exit(0);
       }
       const config = findConfig(m.config);
@@ -74,27 +77,27 @@ async function main(): Promise<void> {
         const pinMethod = lookup(PIN_METHODS, m.pinMethod, 'pin method');
         const layoutOp = lookup(LAYOUT_OPS, m.layoutOp, 'layout op');
         const c = { config, mapping, pinMethod, layoutOp, id: caseId(pinMethod.name, layoutOp.name, mapping.name) };
-        current = { seq: m.seq, usesPeer: pinMethod.peer === 'fuse' };
+        current = { seq: m.seq, usesPeer: pinMethod.peer };
         injectTestFault(c);
-        const observation = await runTimeline(c, m.options, peer, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
+        const observation = await runTimeline(c, m.options, peers, pmdProbe, m.seq, (tid) => send({ type: 'op-thread', seq: m.seq, tid }));
         // Its exit event may not have arrived yet: ask the peer's pid directly.
-        const gone = current.usesPeer ? peer.gone() : null;
+        const gone = current.usesPeer ? peers.gone(current.usesPeer) : null;
         if (gone !== null) leave(gone, m.seq);
         else send({ type: 'result', seq: m.seq, observation });
       } catch (e) {
-        const gone = current?.usesPeer ? peer.gone() : null;
+        const gone = current?.usesPeer ? peers.gone(current.usesPeer) : null;
         if (gone !== null) leave(gone, m.seq);
         else send({ type: 'failed', seq: m.seq, error: e instanceof Error ? e.message : String(e) });
       } finally {
         current = null;
       }
-      const gone = goneAfterCase ?? peer.gone();
+      const gone = goneAfterCase ?? peers.gone('fuse') ?? peers.gone('nbd');
       if (gone !== null) leave(gone, null);
     });
   });
-  // The orchestrator going away must not leave a FUSE server behind.
+  // The orchestrator going away must not leave a FUSE or NBD server behind.
   process.on('disconnect', () => {
-    peer.stop().finally(() => process.exit(0));
+    peers.stop().finally(() => process.exit(0));
   });
   send({ type: 'ready' });
 }

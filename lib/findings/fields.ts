@@ -87,6 +87,8 @@ const OP_FAMILY: Record<OpKind, string> = {
   'copy-range': 'share',
   unlink: 'evict',
   'dax-flag': 'dax-flag',
+  freeze: 'freeze',
+  umount: 'evict',
 };
 
 /** The value of one grouping dimension for a record, from the matrix tables (names they do not know fall back to the name). */

@@ -27,6 +27,7 @@ const VERDICTS: [CellVerdict, string][] = [
   ['waited', 'op waited for the release'],
   ['refused', 'pin or op refused'],
   ['map-refused', 'mapping refused (not applicable)'],
+  ['unsupported', 'pin or op not supported here (not applicable)'],
   ['ok', 'op returned while pinned'],
   ['not-run', 'planned, not run'],
 ];
@@ -278,7 +279,7 @@ section h2 { font-size: 16px; margin: 12px 0 6px; }
 .v-error { background: #6a1b9a; color: #fff; }
 .v-waited { background: #ffb300; color: #000; }
 .v-refused { background: #78909c; color: #fff; }
-.v-map-refused { background: #cfd8dc; color: #263238; }
+.v-map-refused, .v-unsupported { background: #cfd8dc; color: #263238; }
 .v-ok { background: #81c784; color: #0b3d0e; }
 .v-not-run { background: #f5f5f5; color: #777; border-style: dashed !important; }
 #details { position: fixed; right: 0; top: 0; bottom: 0; width: min(40em, 42vw); overflow: auto; background: #fff;

@@ -5,7 +5,7 @@
 //                                    case never finished (it is also listed as a violation)
 //   error (setup failed, abandoned → <error>
 //     without a hang)
-//   map-refused, not-run           → <skipped>: the mapping does not exist on this config,
+//   map-refused, unsupported, not-run → <skipped>: the mapping (or pin, op) does not exist here,
 //                                    or the run ended before the case
 //   refused, waited, ok            → passed: recorded behaviour, invariants held; the
 //                                    outcome class is in <system-out>
@@ -78,6 +78,8 @@ export function renderJUnit(runs: ParsedRun[]): string {
               ? { element: 'error', type: cell.outcomeClass, message: cell.record?.error ?? cell.outcomeClass }
               : cell.verdict === 'map-refused'
                 ? { element: 'skipped', type: '', message: `mapping refused: ${cell.outcomeClass}` }
+                : cell.verdict === 'unsupported'
+                ? { element: 'skipped', type: '', message: `not applicable: ${cell.record?.reason ?? ''}` }
                 : cell.verdict === 'not-run'
                   ? { element: 'skipped', type: '', message: 'planned but not run' }
                   : { element: null, type: '', message: '' };

@@ -38,6 +38,7 @@ export function kcidbStatus(verdict: CellVerdict): KcidbStatus {
     case 'not-run':
       return 'MISS';
     case 'map-refused':
+    case 'unsupported':
       return 'SKIP';
     default:
       return 'PASS';

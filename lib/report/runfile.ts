@@ -124,7 +124,7 @@ export function readRun(path: string): ParsedRun {
 }
 
 const RECORD_KINDS = ['run', 'boot', 'case', 'config', 'kernel-log', 'end'];
-const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned'];
+const CASE_STATUSES = ['done', 'error', 'crashed', 'abandoned', 'unsupported'];
 
 export function parseRunText(text: string, source = '<input>'): ParsedRun {
   if (text.trim() === '') throw inputError(`${source} is empty; not a daxpin run file`);

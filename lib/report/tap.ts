@@ -1,7 +1,7 @@
 // TAP version 14: one subtest per kernel × config, one test point per case, plus
 // the config's own checks. Verdicts map as in JUnit:
 //   violation, crashed, error    → not ok (with a YAML block of the details)
-//   map-refused, not-run         → ok # SKIP
+//   map-refused, unsupported, not-run → ok # SKIP
 //   refused, waited, ok          → ok, the outcome class in the description
 
 import { cellDetails } from './details';
@@ -42,6 +42,7 @@ export function renderTap(runs: ParsedRun[]): string {
     for (const { row, cell } of suite.entries) {
       if (cell.verdict === 'not-run') point(true, row.caseId, 'SKIP planned but not run');
       else if (cell.verdict === 'map-refused') point(true, row.caseId, `SKIP ${description(cell.outcomeClass)}`);
+      else if (cell.verdict === 'unsupported') point(true, row.caseId, `SKIP not applicable: ${description(cell.record?.reason ?? '')}`);
       else if (cell.verdict === 'violation' || cell.verdict === 'crashed' || cell.verdict === 'error') {
         point(false, `${row.caseId}: ${cell.outcomeClass}`, '', cellDetails(cell, suite.column.run, row));
       } else point(true, `${row.caseId}: ${cell.outcomeClass}`);

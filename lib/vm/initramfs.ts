@@ -48,8 +48,11 @@ export const GUEST_MODULES: GuestModules = {
   // before any of its cases. Its insmod is the slowest of all under TCG (a 10 MB module on
   // 7.3; bench/README.md), which a run of ext4 configs only, or the first ext4 cases, need
   // not wait for.
-  // NBD and dm-delay, other ways to hold an O_DIRECT pin: nothing loads them today.
-  onDemand: ['xfs', 'virtio_console', 'nbd', 'dm_delay'],
+  // NBD: the block-device peer of O_DIRECT pins (loaded by the worker's first nbd-* case);
+  // dm-delay, another way to hold one (nothing loads it today); soft-RoCE for the rdma-*
+  // pins: rdma_rxe over a dummy netdev, ib_uverbs for libibverbs (their UDP-tunnel and
+  // ib_core dependencies come along; crc32_generic: 6.1's rxe asks the crypto API for crc32).
+  onDemand: ['xfs', 'virtio_console', 'nbd', 'dm_delay', 'dummy', 'ib_uverbs', 'rdma_rxe', 'crc32_generic'],
 };
 
 /** Every module the image carries. */

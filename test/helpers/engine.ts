@@ -62,7 +62,7 @@ export async function scratch(configName: string): Promise<Scratch> {
       const out = new Map<string, CaseRecord>();
       for (const id of ids) {
         kernelLog.take();
-        out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint));
+        out.set(id, await o.runCase(findCase(configName, id), prepared.testDir, prepared.pmdExtentHint, prepared.mount));
       }
       return out;
     },

@@ -104,3 +104,15 @@ t.test('globToRegExp: only * and ? are special', async (t) => {
   t.notOk(globToRegExp('?').test(''));
   t.ok(globToRegExp('x*z').test('x/y/z'), '* crosses slashes (config/id)');
 });
+
+t.test('the block-device, AIO and RDMA pins and the filesystem ops are in the default matrix', async (t) => {
+  const ids = new Set(casesFor(findConfig('xfs-dax')!, 'default').map((c) => c.id));
+  for (const pin of ['aio-read', 'aio-write', 'nbd-odirect-read', 'nbd-odirect-write', 'nbd-uring-read', 'nbd-uring-write', 'nbd-aio-read', 'nbd-aio-write', 'rdma-mr', 'rdma-mr-odp']) {
+    t.ok(ids.has(caseId(pin, 'punch-hole', 'pte-shared')), pin);
+  }
+  for (const op of ['freeze', 'umount', 'unlink-umount']) t.ok(ids.has(caseId('odirect-read', op, 'pte-shared-unmapped')), op);
+  // The id names the path: which peer and which submission interface.
+  for (const p of PIN_METHODS.filter((x) => x.peer === 'nbd')) t.match(p.name, /^nbd-(odirect|uring|aio)-(read|write)$/, `${p.name} says nbd and how it is submitted`);
+  for (const p of PIN_METHODS.filter((x) => x.peer === 'fuse')) t.notMatch(p.name, /^nbd-/, `${p.name} is a FUSE pin`);
+  t.same(PIN_METHODS.filter((p) => p.longterm).map((p) => p.name).sort(), ['rdma-mr', 'uring-fixed'], 'FOLL_LONGTERM: registered buffers and a non-ODP memory region');
+});

@@ -2,7 +2,10 @@
 // faults), /proc task stat and stack (stuck threads). No DAX needed.
 import t from 'tap';
 import { isPmdFaultLine, pmdMappedKb } from '../../lib/engine/pmd';
-import { isDying, parseDying, parseStack, parseStatState, readAllTasks, readTaskState } from '../../lib/engine/tasks';
+import { holdersUnder, isDying, parseDying, parseStack, parseStatState, readAllTasks, readTaskState } from '../../lib/engine/tasks';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 // As printed by the fs_dax:dax_pmd_fault_done tracepoint (include/trace/events/fs_dax.h).
 const NOPAGE =
@@ -95,4 +98,15 @@ t.test('a killed process that has not exited yet is dying; a sleeping one is not
   t.notOk(parseDying(STATUS('S (sleeping)', '0000000000000002')), 'SIGINT pending is not dying');
   t.notOk(isDying(process.pid), 'this process');
   t.notOk(isDying(2 ** 30), 'no such process');
+});
+
+t.test('holdersUnder names the processes with an open file or cwd under a directory (what keeps a mount busy)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-holders-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.same(holdersUnder(dir), [], 'nobody yet');
+  const fd = fs.openSync(path.join(dir, 'f'), 'w');
+  const mine = holdersUnder(dir).find((h) => h.startsWith(`${process.pid}: `));
+  t.match(mine, new RegExp(`fd ${fd} ${dir}/f`), 'this process, by its fd');
+  fs.closeSync(fd);
+  t.same(holdersUnder(`${dir}-other`), [], 'a sibling with the same prefix is not under it');
 });

@@ -193,10 +193,10 @@ t.test('one package list: provision installs it, every tool daxpin runs has its 
     { name: 'foo', uses: ['vm', 'configs'], tools: ['a', 'b'], why: 'why not' },
     { name: 'bar', uses: ['test'], tools: [], why: 'x' },
   ]);
-  for (const tool of ['mkfs.ext4', 'e2fsck', 'mkfs.xfs', 'xfs_repair', 'losetup']) t.ok(packageOfTool(tool), `${tool} → ${packageOfTool(tool)}`);
+  for (const tool of ['mkfs.ext4', 'e2fsck', 'mkfs.xfs', 'xfs_repair', 'losetup', 'ip', 'rdma']) t.ok(packageOfTool(tool), `${tool} → ${packageOfTool(tool)}`);
   t.same(
     hostPackages('vm').map((p) => p.name),
-    ['qemu-system-x86', 'busybox-static', 'kmod', 'xz-utils', 'zstd', 'xfsprogs', 'e2fsprogs'],
+    ['qemu-system-x86', 'busybox-static', 'kmod', 'xz-utils', 'zstd', 'xfsprogs', 'e2fsprogs', 'libibverbs-dev', 'ibverbs-providers', 'rdma-core', 'iproute2'],
   );
   const provision = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'scripts', 'provision'), 'utf8');
   t.match(provision, /scripts\/packages|\/packages"/, 'provision reads the list');

@@ -128,3 +128,10 @@ t.test('report accepts a torn last line and says so; --out picks the format from
   const md = reportCommand({ runs: [path.join(dir, 'a.jsonl')] });
   t.match(md.output, /^# daxpin report/, 'Markdown to stdout by default');
 });
+
+t.test('a kernel-log record (lines as the runners write them: objects) reads without a warning', async (t) => {
+  const line = { level: 4, signature: 'WARNING: at fs/dax.c dax_disassociate_entry', text: '[   12.3] WARNING: CPU: 0 PID: 185 at fs/dax.c:398 dax_disassociate_entry+0x87/0xb0' };
+  const record = { record: 'kernel-log', schema: SCHEMA_VERSION, runId: RUN_A, kernel: '6.1.0-50-amd64', phase: 'between-cases', config: 'xfs-dax', after: null, before: null, lines: [line] };
+  const run = parseRunText(`${runAText().trimEnd()}\n${JSON.stringify(record)}\n`);
+  t.same(run.warnings, []);
+});

@@ -24,6 +24,7 @@ t.test('outcome classes follow the documented grammar', async (t) => {
     ['not-started', caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: { started: false, ok: false, returnedMs: null } })],
     ['crashed', caseRecord('xfs-dax', 'vmsplice.punch-hole.pte-shared', { status: 'crashed', views: { pipe: 'foreign' } })],
     ['error', caseRecord('xfs-dax', 'vmsplice.punch-hole.pte-shared', { status: 'error', error: 'mount failed' })],
+    ['unsupported', caseRecord('xfs', 'nbd-odirect-read.punch-hole.pte-shared', { status: 'unsupported', reason: 'no nbd module in kernel 6.18.44' })],
     ['ok buf=zero pipe=written', caseRecord('xfs', 'vmsplice.truncate-shrink.pte-shared', { views: { buffer: 'zero', pipe: 'written' } })],
     [
       'waited buf=written file=zero peer=mixed canary=foreign sigbus=buffer,file',
@@ -124,6 +125,7 @@ t.test('verdicts: a crash first, then violations, then behaviour', async (t) => 
   t.equal(verdictOf(caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { status: 'error' })), 'error');
   t.equal(verdictOf(caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { status: 'abandoned' })), 'error');
   t.equal(verdictOf(caseRecord('xfs', 'none.punch-hole.pte-sync', { map: { ok: false, errno: 'EOPNOTSUPP' } })), 'map-refused');
+  t.equal(verdictOf(caseRecord('xfs', 'rdma-mr.punch-hole.pte-shared', { status: 'unsupported', reason: 'no RDMA device' })), 'unsupported', 'not applicable here: no kernel outcome');
   t.equal(verdictOf(caseRecord('xfs-dax', 'uring-fixed.punch-hole.pte-shared', { pin: { ok: false, errno: 'EFAULT' } })), 'refused');
   t.equal(verdictOf(caseRecord('ext4', 'none.ficlone-src.pte-shared', { op: { ok: false, errno: 'EOPNOTSUPP' } })), 'refused');
   t.equal(verdictOf(caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: WAITED })), 'waited');
