@@ -12,6 +12,7 @@ import { JsonlWriter } from './engine/jsonl';
 import { CaseTiming } from './engine/orchestrator';
 import { prepareExistingDir, prepareOnDevice, prepareScratch } from './configs/setup';
 import { checkScratchDevice } from './configs/safety';
+import { writeFileSynced } from './host/durable';
 import { register } from './host/lifecycle';
 import { readMountinfo } from './host/mountinfo';
 import { invariantViolations, configViolations, outcomeClass } from './verdict';
@@ -159,14 +160,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
 
 /** The VM runner's in-flight marker: what is running now, on the results share. */
 function writeInflight(file: string | undefined, what: string): void {
-  if (!file) return;
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, `${what}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (file) writeFileSynced(file, `${what}\n`);
 }
 
 /**
