@@ -430,7 +430,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .addOption(new Option('--accel <accel>').choices(['auto', 'tcg', 'kvm']).default('auto'))
       .option('--no-install', 'refuse instead of installing missing host packages')
       .addOption(new Option('--max-boots <n>').argParser(intOption('--max-boots', 1, 100, 'boots')))
-      .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: the host's cores / 2 vCPUs)").argParser(intOption('--jobs', 1, 64, 'guests')));
+      .addOption(new Option('--jobs <n>', "guests at once, one kernel each (default: one per host core, 1 vCPU each)").argParser(intOption('--jobs', 1, 64, 'guests')));
 
   guestOptions(
     program

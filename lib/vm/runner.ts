@@ -43,11 +43,12 @@ export const DEFAULT_MEM_MB = 2048;
 /** mkfs.xfs (xfsprogs >= 5.19) refuses filesystems below 300 MB (lib/configs/setup.ts XFS_MIN_MB). */
 const XFS_MIN_PMEM_MB = 300;
 /**
- * vCPUs a guest gets by default, and so how many guests share the host (`--jobs`):
- * chosen from the measurement in bench/README.md (1 guest × 2 vCPUs against 2 guests ×
- * 1 vCPU on the same kernels).
+ * vCPUs a guest gets by default, and so how many guests share the host (`--jobs`). One:
+ * a guest sleeps through much of each case (holds, settles), and two guests × 1 vCPU did
+ * the same kernels in about half the time of 1 guest × 2 vCPUs (`bench --only guests`,
+ * bench/README.md). A single kernel still gets every core (guestShape).
  */
-export const DEFAULT_GUEST_CPUS = 2;
+export const DEFAULT_GUEST_CPUS = 1;
 /** A guest never gets more: pin and layout op need two CPUs at once, a third buys nothing. */
 const MAX_GUEST_CPUS = 2;
 /** The shortest idle timeout, and the margin on top of a case's longest legitimate silence. */
