@@ -243,7 +243,7 @@ const SHAPES: Record<string, Shape> = {
     console: ['string', 'null'],
   },
   config: { runId: 'string', kernel: 'string', config: 'string', daxVerified: 'boolean', fsck: ['object', 'null'], error: ['string', 'null'] },
-  'kernel-log': { runId: 'string', kernel: 'string', phase: 'string', lines: 'array' },
+  'kernel-log': { runId: 'string', kernel: 'string', phase: 'string', lines: 'objects' },
   end: { runId: 'string', notRun: 'strings' },
 };
 
