@@ -3,19 +3,12 @@
 // host packages too.
 
 
+import { hostPackages } from '../host/packages';
 import { DaxpinError, reason } from '../errors';
 import { runToolOk } from '../host/tool';
 
-/** Debian package → why daxpin needs it. */
-export const VM_HOST_PACKAGES: Record<string, string> = {
-  'qemu-system-x86': 'runs the guest kernels',
-  'busybox-static': 'the initramfs userland',
-  kmod: 'depmod for the initramfs, modprobe in the guest',
-  'xz-utils': 'decompresses .ko.xz modules',
-  zstd: 'decompresses .ko.zst modules',
-  xfsprogs: 'mkfs.xfs, xfs_io, xfs_repair in the guest',
-  e2fsprogs: 'mkfs.ext4, e2fsck in the guest',
-};
+/** Debian package → why daxpin needs it: the `vm` rows of the one package list (scripts/packages). */
+export const VM_HOST_PACKAGES: Record<string, string> = Object.fromEntries(hostPackages('vm').map((p) => [p.name, p.why]));
 
 /** The packages of `wanted` that dpkg does not report as installed. */
 export async function missingPackages(wanted: string[]): Promise<string[]> {

@@ -181,7 +181,7 @@ function track(child: ChildProcess): void {
   const kill = () => {
     child.kill('SIGKILL');
   };
-  const unregister = register(`qemu ${child.pid}`, kill);
+  const unregister = register(`qemu ${child.pid}`, kill, { early: true });
   process.on('exit', kill);
   const untrack = () => {
     unregister();
