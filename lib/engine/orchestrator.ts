@@ -121,18 +121,11 @@ function removeMountDir(dir: string): void {
 /** How often the orchestrator looks whether a silent worker is dying. */
 const DYING_POLL_MS = 250;
 
-export interface AbandonedWorker {
-  pid: number;
-  tasks: TaskState[];
-}
-
 export class Orchestrator {
   private worker: Worker | null = null;
   /** A worker start in progress (warmUp() or the first case). */
   private starting: Promise<Worker> | null = null;
   private seq = 0;
-  /** Workers that could not be killed (a thread in D state): recorded, never reused. */
-  readonly abandoned: AbandonedWorker[] = [];
 
   constructor(
     private readonly identity: RunIdentity,
@@ -187,7 +180,7 @@ export class Orchestrator {
     if (!w.exited) w.child.kill('SIGKILL');
     await this.fuseCleanup(w.fuseMount);
     const gone = w.exited || (await w.next(3000)) !== null || w.exited;
-    if (!gone && w.child.pid) this.abandoned.push({ pid: w.child.pid, tasks: readAllTasks(w.child.pid) });
+    // A worker that cannot die (a thread in D state) is never reused; its case record says which threads were stuck.
     removeMountDir(w.fuseMount);
     // A killed worker could not remove its fs_dax trace instance.
     if (gone) removeStaleTraceInstances();

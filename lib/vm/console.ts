@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { kernelLogSignature } from '../engine/kmsg';
 import { KernelLogLine } from '../outcome';
+import { CALL_TRACE, consoleLevelOf, splatOf } from '../splats';
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1bc|[\x00-\x08\x0b-\x1f\x7f]/g;
 
@@ -14,16 +15,12 @@ export function cleanConsoleLine(line: string): string {
 }
 
 const KERNEL_TIMESTAMP = /^\[\s*\d+\.\d+\]\s?/;
-// Case matters: the kernel's splats are upper case ("WARNING: CPU: …"), while e.g.
-// "XFS (pmem0): DAX enabled. Warning: EXPERIMENTAL" is an ordinary notice.
-const CONSOLE_SEVERE =
-  /Kernel panic|WARNING:|BUG:|\bOops\b|general protection|lockdep|possible (circular|recursive) locking|blocked for more than|KASAN|UBSAN|rcu.*stall|soft lockup|hard LOCKUP|refcount_t|list_add corruption|Bad page|sysrq: Trigger a crash|Call Trace/;
 
 /**
- * Kernel log lines in a console excerpt that look like a splat: panic, Oops, BUG,
- * WARNING, lockup, hung task, sysrq crash. Only lines with a kernel timestamp (the
- * guest's own output has none). The console does not carry syslog levels: panics are
- * given 0, BUG/Oops/GPF 1, the rest 4.
+ * Kernel log lines in a console excerpt that are splats (lib/splats.ts, the one table)
+ * or the call trace under one. Only lines with a kernel timestamp (the guest's own
+ * output has none). The console carries no syslog levels: each splat stands for the
+ * level its table row gives; a call-trace line for 4.
  */
 export function consoleKernelLog(lines: string[]): KernelLogLine[] {
   const out: KernelLogLine[] = [];
@@ -31,9 +28,9 @@ export function consoleKernelLog(lines: string[]): KernelLogLine[] {
     const line = cleanConsoleLine(raw);
     if (!KERNEL_TIMESTAMP.test(line)) continue;
     const text = line.replace(KERNEL_TIMESTAMP, '').trimEnd();
-    if (!CONSOLE_SEVERE.test(text)) continue;
-    const level = /Kernel panic/.test(text) ? 0 : /BUG:|\bOops\b|general protection|kernel BUG/i.test(text) ? 1 : 4;
-    out.push({ level, signature: kernelLogSignature(text), text });
+    const splat = splatOf(text);
+    if (splat === null && !CALL_TRACE.test(text)) continue;
+    out.push({ level: splat === null ? 4 : consoleLevelOf(splat), signature: kernelLogSignature(text), text });
   }
   return out;
 }

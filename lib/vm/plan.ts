@@ -11,8 +11,7 @@ export interface PlannedCase {
 
 /** The cases the guest will plan for these options, in its order (the same `plan` the guest calls). */
 export function planCases(configs: Config[], matrix: MatrixName, globs?: string[]): PlannedCase[] {
-  const sources = configs.map((config) => ({ config, prepare: () => Promise.reject(new Error('plan only')) }));
-  return plan(sources, matrix, globs).flatMap((p) => p.cases.map((c) => ({ key: planKey(c.config.name, c.id), case: c })));
+  return plan(configs.map((config) => ({ config })), matrix, globs).flatMap((p) => p.cases.map((c) => ({ key: planKey(c.config.name, c.id), case: c })));
 }
 
 /** Config names → configs; none given: every config. */

@@ -3,6 +3,7 @@
 // The host watches the serial console for the guest's markers and for panics, and
 // kills a guest that stops making progress. No qemu outlives the host process.
 
+import { splatOf } from '../splats';
 import { ChildProcess, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -77,8 +78,6 @@ export interface BootResult {
 
 const QEMU = 'qemu-system-x86_64';
 const CONSOLE_TAIL_LINES = 200;
-const PANIC = /Kernel panic - not syncing/;
-const OOPS = /\bOops\b|\bBUG: |general protection fault/;
 
 /**
  * Guest physical layout: the pmem region must sit above 4 GiB (below, it collides with
@@ -363,8 +362,9 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
     progress: () => treeSignature(resultsDir),
     signal: o.signal,
     onLine: (line, sinceStartMs) => {
-      if (PANIC.test(line)) panicked = true;
-      if (OOPS.test(line)) oopsed = true;
+      const splat = splatOf(line);
+      if (splat === 'panic') panicked = true;
+      if (splat === 'oops' || splat === 'bug' || splat === 'gpf') oopsed = true;
       if (line.startsWith(GUEST_MARKERS.commandStart)) commandStartMs = sinceStartMs;
       if (line.startsWith(GUEST_MARKERS.commandExit)) markerExit = Number(line.slice(GUEST_MARKERS.commandExit.length));
       if (line.startsWith(GUEST_MARKERS.error)) setupError = line.slice(GUEST_MARKERS.error.length);
