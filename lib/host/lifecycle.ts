@@ -138,6 +138,17 @@ async function runOne(entry: Entry, timeoutMs: number | undefined): Promise<void
 /** Run every registered action, early ones first, each group newest first; never throws, returns what failed. */
 export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
+  const owned = async () => {
+    if (inFlight.size === 0) return;
+    try {
+      await runOne({ name: 'owned', fn: () => Promise.allSettled([...inFlight]).then(() => undefined), early: false }, timeoutMs);
+    } catch (err) {
+      failures.push({ name: 'owned', error: message(err) });
+    }
+  };
+  // An undo its owner is running now is newer than every registered one (owners undo
+  // newest first): it finishes first, so an rmdir never races the unmount before it.
+  await owned();
   while (entries.length > 0) {
     const early = entries.map((e) => e.early).lastIndexOf(true);
     const entry = early >= 0 ? entries.splice(early, 1)[0] : (entries.pop() as Entry);
@@ -147,8 +158,8 @@ export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]
       failures.push({ name: entry.name, error: message(err) });
     }
   }
-  // What owners are undoing themselves finishes before a signal's exit.
-  if (inFlight.size > 0) await runOne({ name: 'owned', fn: () => Promise.allSettled([...inFlight]).then(() => undefined), early: false }, timeoutMs);
+  // What owners started undoing meanwhile finishes before a signal's exit.
+  await owned();
   uninstallSignals();
   return failures;
 }

@@ -1,7 +1,8 @@
 // Running a program (mkfs, fsck, apt-get, dpkg-deb, depmod, ...) to completion without
 // blocking the event loop: one way for every caller.
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile } from 'node:child_process';
 import path from 'node:path';
+import { register, stopRequested } from './lifecycle';
 
 export interface ToolResult {
   /** The exit status; -1 when the program could not be started or was killed. */
@@ -18,20 +19,40 @@ export interface ToolOptions {
   maxBuffer?: number;
 }
 
-/** Runs a program; never rejects: what happened is in the result. */
+/** Kills a program still running and waits (a little) for it to go: it may hold a device open. */
+function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGKILL');
+  });
+}
+
+/**
+ * Runs a program; never rejects: what happened is in the result. On a fatal signal a
+ * program still running (mkfs holding a loop device open, say) is killed before the
+ * teardown undoes anything; programs the teardown itself runs are left to finish.
+ */
 export function runTool(file: string, args: string[], options: ToolOptions = {}): Promise<ToolResult> {
   return new Promise((resolve) => {
-    execFile(
+    let unregister = () => undefined as void;
+    const child = execFile(
       file,
       args,
       { cwd: options.cwd, env: options.env, maxBuffer: options.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
+        unregister();
         const e = err as (NodeJS.ErrnoException & { code?: string | number }) | null;
         const exitCode = e ? (typeof e.code === 'number' ? e.code : -1) : 0;
         const failure = e === null || typeof e.code === 'number' ? null : e.code === 'ENOENT' ? `${file}: not found` : e.message;
         resolve({ exitCode, stdout, stderr, failure });
       },
     );
+    if (stopRequested() === null) unregister = register(`${path.basename(file)} (pid ${child.pid})`, () => killAndWait(child), { early: true });
   });
 }
 
