@@ -12,11 +12,13 @@
 //     on a DAX file is refused with EOPNOTSUPP; a truncate of a *mapped* DAX file waits
 //     for an O_DIRECT read pinning its pages (break layouts), asleep in the kernel with
 //     the pin held, and returns once the read completes;
-//   - before the 6.15 fsdax page refcount rework (measured on 6.1.0-50, the same in
-//     three runs, and on 6.12 per the all-series run): truncating an *unmapped* DAX file
-//     returns at once while the O_DIRECT read still pins its block, and when the read
-//     completes its bytes land in the canary file that got the freed block — another
-//     file's data;
+//   - before the 6.15 fsdax page refcount rework (measured on 6.1.0-50 in four runs, and
+//     on 6.12 per the all-series run): truncating an *unmapped* DAX file returns at once
+//     while the O_DIRECT read still pins its block. What that exposes varies from run to
+//     run (2026-12-03: ext4-dax logged WARNING fs/dax.c:398 dax_disassociate_entry, a
+//     WARN_ON_ONCE, while xfs-dax's canary received the read's bytes; other runs had
+//     both canaries foreign): so the test asks that the kernel be seen doing wrong in at
+//     least one of the two configs — another file's bytes in a view, or a splat;
 //   - from 6.15 on (measured on 7.3.4): that truncate waits too, and no view is foreign.
 // The control (no pin) never waits, and no record of this file may carry a harness fault.
 import * as fs from 'node:fs';
@@ -59,6 +61,10 @@ t.test(`fsdax facts on ${device ?? '(no device)'} (${os.release()})`, { skip: SK
   t.comment(`daxpin ${args.join(' ')} -> exit ${r.code}\n${r.stderr}`);
   const run = readRun(out);
   t.ok(run.run.provenance?.pmem.some((p) => p.device === device), 'the run record names the pmem device it ran on');
+  if (!REFCOUNT_REWORK) {
+    const exposed = run.cases.filter((c) => c.caseId === CASES.unmapped && invariantViolations(c).some((v) => v.kind === 'foreign-data' || v.kind === 'kernel-log'));
+    t.ok(exposed.length > 0, `before 6.15 the pinned, freed block is seen misused: ${exposed.map((c) => `${c.config}: ${invariantViolations(c).map((v) => v.kind).join(', ')}`).join('; ') || 'in no config'}`);
+  }
   for (const config of CONFIGS) {
     t.test(config, async (t) => {
       const rec = (id: string): CaseRecord => {
@@ -93,9 +99,10 @@ t.test(`fsdax facts on ${device ?? '(no device)'} (${os.release()})`, { skip: SK
       } else {
         t.equal(unmapped.op.blockedUntilRelease, false, 'before 6.15, truncate of an unmapped pinned DAX file does not wait');
         t.equal(unmapped.op.asleepAtRelease, false, 'it had returned: its thread was not asleep at the release');
-        t.equal(unmapped.views.canary, 'foreign', 'the read\'s bytes reached the canary that got the freed block');
-        t.ok(unmapped.viewDetail.canary?.foreignFrom.includes('file'), `whose bytes: the pinned file's (${unmapped.viewDetail.canary?.foreignFrom})`);
-        t.ok((unmapped.canary.reusedPinnedBytes ?? 0) > 0, `a canary sits on the block the pinned range had (${unmapped.canary.reusedPinnedBytes} bytes)`);
+        if (unmapped.views.canary === 'foreign') {
+          t.ok(unmapped.viewDetail.canary?.foreignFrom.includes('file'), `whose bytes: the pinned file's (${unmapped.viewDetail.canary?.foreignFrom})`);
+          t.ok((unmapped.canary.reusedPinnedBytes ?? 0) > 0, `the canary sits on the block the pinned range had (${unmapped.canary.reusedPinnedBytes} bytes)`);
+        }
       }
     });
   }

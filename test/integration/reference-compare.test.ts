@@ -20,6 +20,10 @@ import { factDifferences } from '../reference/facts';
 
 const CONFIGS = (process.env.DAXPIN_REFERENCE_CONFIGS ?? 'tmpfs,ext4,xfs').split(',').filter(Boolean);
 const GLOBS = process.env.DAXPIN_REFERENCE_CASES?.split(',').filter(Boolean);
+// The pins and ops test/reference/case.c makes itself. The block-device (NBD), AIO and
+// RDMA pins and the freeze/umount ops have no reference yet: they are not compared here.
+const REFERENCE_PINS = ['none', 'odirect-read', 'odirect-write', 'uring-read', 'uring-write', 'uring-fixed', 'vmsplice'];
+const REFERENCE_OPS = ['truncate-shrink', 'truncate-zero', 'punch-hole', 'zero-range', 'collapse-range', 'insert-range', 'ficlone-dest', 'ficlone-src', 'ficlonerange', 'dedupe', 'copy-range', 'unlink', 'dax-flag'];
 // Both sides hold alike. On page cache no op waits for a pin, so the hold ends when
 // the op returns; it is long so that a machine under load cannot make an op outlast
 // it on one side only (whether canaries are written depends on that).
@@ -31,7 +35,9 @@ const binary = buildReference(binDir);
 
 for (const configName of CONFIGS) {
   t.test(`${configName}: daxpin's records agree with the reference's raw facts`, async (t) => {
-    const cases = filterCases(casesFor(findConfig(configName)!, 'default'), GLOBS);
+    const cases = filterCases(casesFor(findConfig(configName)!, 'default'), GLOBS).filter(
+      (c) => REFERENCE_PINS.includes(c.pinMethod.name) && REFERENCE_OPS.includes(c.layoutOp.name),
+    );
     if (cases.length === 0) {
       t.comment('no case matches DAXPIN_REFERENCE_CASES');
       return;
