@@ -1,5 +1,5 @@
 // Messages between the orchestrator and a worker process (Node IPC, JSON).
-import { CanaryFacts, FileFacts, OpResult, PinResult, ReleaseResult, SyscallResult, ViewDetail, ViewName, Views } from '../outcome';
+import { CaseRecord } from '../outcome';
 import { HoldPolicy } from './hold';
 import { OwnedMount } from '../configs/setup';
 
@@ -21,19 +21,9 @@ export interface TimelineOptions {
 }
 
 
-/** What the worker measured; the orchestrator adds run metadata and the kernel log. */
-export interface CaseObservation {
-  daxVerified: boolean;
-  pmd: boolean | null;
-  map: SyscallResult;
-  pin: PinResult;
-  op: OpResult;
-  views: Views;
-  viewDetail: Partial<Record<ViewName, ViewDetail>>;
-  file: { before: FileFacts | null; after: FileFacts | null };
-  sigbus: string[];
-  release: ReleaseResult;
-  canary: CanaryFacts;
+/** What the worker measured: the case record's measured fields; the orchestrator adds run metadata and the kernel log. */
+export interface CaseObservation
+  extends Pick<CaseRecord, 'daxVerified' | 'pmd' | 'map' | 'pin' | 'op' | 'views' | 'viewDetail' | 'file' | 'sigbus' | 'release' | 'canary'> {
   /** Set when the worker must not be reused (a thread is stuck in the kernel). */
   retire: boolean;
   /** Notes on set-up steps that did not go as asked (e.g. no extent size hint). */
