@@ -52,7 +52,8 @@ const REFCOUNT_REWORK = major > 6 || (major === 6 && minor >= 15);
 /** Frames of the filesystems' break-layouts paths: where a truncate waits for a pinned DAX page. */
 const BREAK_LAYOUTS = /dax_layout_busy_page|break_dax_layouts|break_layouts|dax_break_layout|wait_page_idle|___wait_var_event/;
 
-t.test(`fsdax facts on ${device ?? '(no device)'} (${os.release()})`, { skip: SKIP }, async (t) => {
+// Two configs set up and torn down on pmem: minutes under qemu's TCG.
+t.test(`fsdax facts on ${device ?? '(no device)'} (${os.release()})`, { skip: SKIP, timeout: 15 * 60_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-dax-device-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'run.jsonl');
