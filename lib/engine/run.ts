@@ -201,6 +201,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
           const record = await orchestrator.runCase(c, prepared.testDir, prepared.pmdExtentHint, prepared.mount);
           if (repeat > 1) record.repeat = c.r;
           lastCase = key;
+          // The case read the taint around itself: a bit it saw appear is its own, not the gap's.
+          if (record.taintedAfter !== null) tainted = record.taintedAfter;
           // Stopping kills the worker: a case cut short by that did not run; it is no error.
           if (o.shouldStop() && record.status !== 'done') break;
           write(record);
