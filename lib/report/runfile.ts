@@ -29,22 +29,32 @@ export interface ParsedRun {
   warnings: string[];
 }
 
+/** Opens an input file for reading; O_NONBLOCK: a FIFO without a writer must not hang open(2). */
+function openInput(path: string): number {
+  try {
+    return fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw inputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`);
+  }
+}
+
+/** The open input's stat, refusing a directory or anything but a regular file: `what` says what to give instead. */
+function regularInput(fd: number, path: string, what: string): fs.Stats {
+  const st = fs.fstatSync(fd);
+  if (st.isDirectory()) throw inputError(`${path} is a directory; give ${what}`);
+  if (!st.isFile()) throw inputError(`${path} is not a regular file; give ${what}`);
+  return st;
+}
+
 /**
  * The whole of a small regular file (never a device, FIFO or directory, never more
  * than `maxBytes`): `what` names it in messages.
  */
 export function readSmallFile(path: string, what: string, maxBytes: number): string {
-  let fd: number;
+  const fd = openInput(path);
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw inputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`);
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (st.isDirectory()) throw inputError(`${path} is a directory; give ${what}`);
-    if (!st.isFile()) throw inputError(`${path} is not a regular file; give ${what}`);
+    const st = regularInput(fd, path, what);
     if (st.size > maxBytes) throw inputError(`${path} has ${st.size} bytes; ${what} is at most ${maxBytes} bytes`);
     const buf = Buffer.alloc(st.size);
     let off = 0;
@@ -71,18 +81,9 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
  * with the file (a run resumed many times repeats records; the last one counts).
  */
 export function readRun(path: string): ParsedRun {
-  let fd: number;
+  const fd = openInput(path);
   try {
-    // O_NONBLOCK: a FIFO without a writer must not hang open(2).
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw inputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`);
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (stat.isDirectory()) throw inputError(`${path} is a directory; give the run's .jsonl file`);
-    if (!stat.isFile()) throw inputError(`${path} is not a regular file; give the run's .jsonl file`);
+    regularInput(fd, path, "the run's .jsonl file");
     const parser = new RunParser(path);
     const chunk = Buffer.alloc(CHUNK_BYTES);
     let carry: Buffer[] = [];
