@@ -64,12 +64,12 @@ async function main(): Promise<void> {
   process.on('message', async (m: PeerCommand) => {
     switch (m.type) {
       case 'arm':
-        server.readData = (offset, size) => makePattern(size, m.tag, Math.floor(offset / PAGE));
         arm();
         send({ type: 'armed' });
         return;
       case 'release':
-        send({ type: 'released', count: NO_REPLY ? 0 : server.releaseAll() });
+        server.readData = (offset, size) => makePattern(size, m.tag, Math.floor(offset / PAGE));
+        if (!NO_REPLY) server.releaseAll();
         return;
       case 'stop':
         await server.stop();

@@ -15,13 +15,18 @@ import { PEER_FILE_NAME } from './fuse';
 /** Which peer: a FUSE filesystem mounted at mountPoint, or an NBD device with a request timeout. */
 export type PeerSpec = { kind: 'fuse'; mountPoint: string } | { kind: 'nbd'; timeoutSeconds: number };
 
-export type PeerCommand = { type: 'arm'; tag: Tag } | { type: 'release' } | { type: 'stop' };
+/**
+ * arm: the NBD server holds READ/WRITE requests from now on (the FUSE file holds every
+ * one: it serves nothing but pins). release: answer every held request, READs with
+ * bytes of `tag`. Only arm is answered: the I/O's own completion tells the worker that
+ * a release reached the kernel, a message would tell it less, later.
+ */
+export type PeerCommand = { type: 'arm' } | { type: 'release'; tag: Tag } | { type: 'stop' };
 export type PeerEvent =
   /** path: the file or device the worker opens with O_DIRECT. */
   | { type: 'ready'; path: string }
   | { type: 'armed' }
-  | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number }
-  | { type: 'released'; count: number };
+  | { type: 'held'; kind: 'read' | 'write'; offset: number; size: number };
 
 export type HeldEvent = Extract<PeerEvent, { type: 'held' }>;
 
@@ -121,10 +126,11 @@ export class PeerClient {
     });
   }
 
-  /** Sets the bytes held READs are answered with; forgets the last held request. */
-  async arm(tag: Tag): Promise<void> {
+  /** Forgets the last held request; an NBD peer starts holding requests (one round trip: the I/O must not overtake it). */
+  async arm(): Promise<void> {
     this.held = null;
-    this.command({ type: 'arm', tag });
+    if (this.spec.kind === 'fuse') return;
+    this.command({ type: 'arm' });
     if (!(await this.next('armed', 10_000))) throw new Error(this.gone() ?? `${this.name} did not answer arm`);
   }
 
@@ -134,12 +140,10 @@ export class PeerClient {
     return (await this.next('held', timeoutMs)) as HeldEvent | null;
   }
 
-  /** Answers all held requests; resolves with how many there were. */
-  async releaseAll(): Promise<number> {
-    this.command({ type: 'release' });
-    const e = await this.next('released', 10_000);
+  /** Asks the peer to answer every held request, READs with bytes of `tag`. */
+  release(tag: Tag): void {
     this.held = null;
-    return e && e.type === 'released' ? e.count : 0;
+    this.command({ type: 'release', tag });
   }
 
   async stop(): Promise<void> {

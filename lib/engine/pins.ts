@@ -67,7 +67,7 @@ function peerIo(submit: (ctx: PinContext, pin: HeldPin, fd: number) => Tracked):
       // Opened from the thread pool: this thread serves the FUSE requests the open
       // makes. A plain fd, not a FileHandle: Node closes those on GC from this thread.
       pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
-      await peer.arm(ctx.writtenTag);
+      await peer.arm();
       pin.io = submit(ctx, pin, pin.fd);
       // The kernel pins the pages before it sends the request: a held request is a held pin.
       const first = await Promise.race([peer.waitForRequest(ctx.startWaitMs), pin.io.settled]);
@@ -83,7 +83,7 @@ function peerIo(submit: (ctx: PinContext, pin: HeldPin, fd: number) => Tracked):
     },
     async release(ctx, pin) {
       // Answer the held request(s); the kernel completes the I/O and drops the pin.
-      await ctx.peers.ioPeer(ctx.method.peer!).releaseAll();
+      ctx.peers.ioPeer(ctx.method.peer!).release(ctx.writtenTag);
       const settled = await within(pin.io!.settled, ctx.completeWaitMs);
       if (!settled) return { ok: false, errno: null, result: null };
       return { ...settled.result, result: settled.ret };

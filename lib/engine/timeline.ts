@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Case, LayoutOp, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_FILE_PAGES, PMD_SIZE, PTE_FILE_PAGES } from '../cases/matrix';
-import { ORIGINAL, Tag, ViewExpectation, ViewReading, WRITTEN, makePattern, readView, tagKey } from '../cases/patterns';
+import { ORIGINAL, Tag, ViewExpectation, ViewReading, WRITTEN, fillPattern, makePattern, readView, tagKey } from '../cases/patterns';
 import { FileFacts, HungState, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
 import {
   BlockingCall,
@@ -105,7 +105,7 @@ interface CaseFiles {
   fileTag: Tag;
   /** What the peer file holds when created (its own bytes, or a copy of the test file's). */
   peerTag: Tag | null;
-  canaries: Array<{ path: string; tag: Tag; length: number; pattern: Buffer | null }>;
+  canaries: Array<{ path: string; tag: Tag; length: number }>;
   /** The directory fd a freeze op froze the filesystem through (thawed again at clean-up). */
   freezeFd?: number;
 }
@@ -229,7 +229,7 @@ export async function runTimeline(
         obs.notes.push(`extent size hint: ${failure(e).errno}`);
       }
     }
-    fs.writeSync(files.fd, makePattern(fileLen, fileTag, 0), 0, fileLen, 0);
+    fs.writeSync(files.fd, scratchPattern(0, fileLen, fileTag), 0, fileLen, 0);
     obs.daxVerified = isDax(native.statx(files.path));
 
     const peerNeed = peerFor(c.layoutOp, fileTag);
@@ -237,7 +237,7 @@ export async function runTimeline(
       files.peerPath = `${base}.peer`;
       files.peerTag = peerNeed.tag;
       files.peerFd = fs.openSync(files.peerPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
-      if (peerNeed.tag) fs.writeSync(files.peerFd, makePattern(fileLen, peerNeed.tag, 0), 0, fileLen, 0);
+      if (peerNeed.tag) fs.writeSync(files.peerFd, scratchPattern(0, fileLen, peerNeed.tag), 0, fileLen, 0);
     }
 
     // --- map and fault every page in, observing whether a PMD fault happened
@@ -472,6 +472,33 @@ function preadAll(fd: number, offset: number, length: number): Buffer {
   return buf.subarray(0, fs.readSync(fd, buf, 0, length, offset));
 }
 
+/** The whole file at `p` (at most buf.length bytes) read into buf. */
+function readInto(buf: Buffer, p: string): Buffer {
+  const fd = fs.openSync(p, fs.constants.O_RDONLY);
+  try {
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = fs.readSync(fd, buf, n, buf.length - n, n);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// Two buffers the worker reuses for the patterns it writes and the canaries it reads
+// back, each used and done with before the next case step: a fresh megabyte-sized
+// Buffer per file cost its allocation and page faults every time.
+const scratchBuffers: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+
+function scratch(slot: 0 | 1, length: number): Buffer {
+  if (scratchBuffers[slot].length < length) scratchBuffers[slot] = Buffer.allocUnsafe(length);
+  return scratchBuffers[slot].subarray(0, length);
+}
+
+/** A file's pattern of `tag` from page 0 in scratch buffer `slot` (valid until that slot's next use). */
+function scratchPattern(slot: 0 | 1, length: number, tag: Tag): Buffer {
+  return fillPattern(scratch(slot, length), tag, 0);
+}
+
 // Few, large canary files: each file is an open, a write, a read and an unlink.
 const CANARY_FILE = 256 * 1024;
 
@@ -493,20 +520,18 @@ async function writeCanaries(files: CaseFiles, opt: TimelineOptions, obs: CaseOb
   for (let written = 0; written < opt.canaryBytes; written += CANARY_FILE) {
     const tag = newTag(ORIGINAL);
     const p = path.join(dir, `${path.basename(files.path)}.canary${files.canaries.length}`);
-    let pattern: Buffer;
     try {
       // Synchronously: nothing else runs in the worker meanwhile (the FUSE peer is a
       // process of its own), and a thread-pool round trip per step cost more than the write.
-      pattern = makePattern(CANARY_FILE, tag, 0);
-      fs.writeFileSync(p, pattern, { flag: 'wx' });
+      fs.writeFileSync(p, scratchPattern(0, CANARY_FILE, tag), { flag: 'wx' });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
-        files.canaries.push({ path: p, tag, length: 0, pattern: null });
+        files.canaries.push({ path: p, tag, length: 0 });
         break;
       }
       throw e;
     }
-    files.canaries.push({ path: p, tag, length: CANARY_FILE, pattern });
+    files.canaries.push({ path: p, tag, length: CANARY_FILE });
     obs.canary.files++;
     obs.canary.bytes += CANARY_FILE;
   }
@@ -523,11 +548,11 @@ function readCanaries(files: CaseFiles, obs: CaseObservation, sources: Map<numbe
     if (c.length === 0) continue;
     let data: Buffer | null = null;
     try {
-      data = fs.readFileSync(c.path);
+      data = readInto(scratch(1, c.length), c.path);
     } catch {
       // gone or unreadable: no view
     }
-    const r = readView(data, { original: [c.tag], written: [] }, 0, c.pattern ?? undefined);
+    const r = readView(data, { original: [c.tag], written: [] }, 0, scratchPattern(0, c.length, c.tag));
     classes.add(r.class);
     const d = detail(r, sources, 0);
     if (d) {
@@ -576,11 +601,22 @@ async function cleanup(files: CaseFiles, mapping: MappingHandle | null, pin: Hel
     fs.closeSync(files.freezeFd);
   }
   // Closing the FUSE file sends FLUSH to the peer, and the last close of a DAX file
-  // may wait for page references: close from blocking-call threads, not this one.
-  for (const fd of [pin?.fd ?? null, files.fd, files.peerFd]) if (fd !== null && fd >= 0) await native.startClose(fd).promise.catch(() => undefined);
+  // may wait for page references: close from blocking-call threads, not this one; all
+  // at once (the pin is released by now: no close waits for another).
+  const fds = [pin?.fd ?? null, files.fd, files.peerFd].filter((fd): fd is number => fd !== null && fd >= 0);
+  await Promise.all(fds.map((fd) => native.startClose(fd).promise.catch(() => undefined)));
   // Unlinked here, synchronously: a case that cannot finish its clean-up is caught by
   // the orchestrator's case budget either way.
   for (const p of [files.path, files.peerPath, ...files.canaries.map((c) => c.path)]) {
-    if (p) fs.rmSync(p, { force: true });
+    if (p) unlinkIfThere(p);
+  }
+}
+
+/** unlink(2) alone: rmSync's lstat and retry loop cost more than the unlink of a case's file. */
+function unlinkIfThere(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
