@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CONFIGS, Config, LAYOUT_OPS, MAPPINGS, MatrixName, PIN_METHODS, findConfig, globToRegExp } from './cases/matrix';
 import { planKey } from './outcome';
 import { ConfigSource, RunSummary, newRunId, plan, runDoubts, runMatrix, Progress } from './engine/run';
-import { DurableLines, writeFileSynced } from './host/durable';
+import { DurableLines, MarkerFile } from './host/durable';
 import { findLeftovers, removeLeftovers, workDirPrefix } from './host/leftovers';
 import type { KtapConsole } from './report/ktap';
 import { CaseTiming } from './engine/orchestrator';
@@ -71,6 +71,8 @@ interface RunCliOptions {
   runId?: string;
   skipFile?: string;
   inflight?: string;
+  /** The results directory is written through to the host (VM runner): no fsync. */
+  writtenThrough?: boolean;
   runRecord: boolean;
   canaryKb: number;
   caseBudgetMs: number;
@@ -106,7 +108,7 @@ async function runIn(o: RunCliOptions, configs: Config[] | undefined, workDir: s
   const runId = o.runId ?? newRunId();
   const outPath = o.out ?? `daxpin-${os.release()}-${runId}.jsonl`;
   // A run file is new, or (the VM runner resuming a guest's run) appended to.
-  const lines = new DurableLines(outPath, o.runRecord ? 'create' : 'append');
+  const lines = new DurableLines(outPath, o.runRecord ? 'create' : 'append', o.writtenThrough ? 'written-through' : 'fsync');
   try {
     return await runInto(o, configs, workDir, runId, lines);
   } finally {
@@ -156,6 +158,7 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     canaryBytes: o.canaryKb * 1024,
   };
   const tty = process.stderr.isTTY;
+  const inflight = o.inflight ? new MarkerFile(o.inflight, o.writtenThrough ? 'written-through' : 'fsync') : null;
   const summary = await runMatrix({
     sources,
     matrix: o.matrix,
@@ -179,16 +182,19 @@ async function runInto(o: RunCliOptions, configs: Config[] | undefined, workDir:
     // writes the end record; the loop only has to stop starting cases.
     shouldStop: () => stopRequested() !== null,
     onCaseStart: (key) => {
-      if (o.inflight) writeFileSynced(o.inflight, `${key}\n`);
+      inflight?.set(`${key}\n`);
       panicIfAsked(key);
     },
     // `<config>/`: a crash during mkfs or mount is the config's, not the last case's.
     onConfigStart: (config) => {
-      if (o.inflight) writeFileSynced(o.inflight, `${config}/\n`);
+      inflight?.set(`${config}/\n`);
     },
-    onProgress: (p) => printProgress(p, tty),
+    // KTAP on /dev/console (a guest) is already a line per case there: each byte on an
+    // emulated serial console costs, so only the cases that went wrong get a second line.
+    onProgress: (p) => printProgress(p, tty && o.ktapConsole !== true),
   });
   ktap?.close();
+  inflight?.close();
   printSummary(summary, lines.path);
   // A guest run (no run record: the VM runner writes it) leaves reports to the host.
   if (o.runRecord) await printFindings([lines.path], lines.path.replace(/\.jsonl$/, ''));
@@ -369,11 +375,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--skip-file <file>', 'plan keys to leave out (VM runner)').hideHelp())
     .addOption(new Option('--inflight <file>', 'write each case key here before it starts (VM runner)').hideHelp())
     .addOption(new Option('--no-run-record', 'do not write the run header line (VM runner)').hideHelp())
+    .addOption(new Option('--written-through', 'the results directory is a host share each write reaches at once (VM runner): no fsync').hideHelp())
     .addOption(new Option('--case-budget-ms <n>', 'per-case time besides hold, settle and signal wait before a worker is abandoned').argParser(intOption('--case-budget-ms', 100, 600_000, 'milliseconds')).default(RUN_DEFAULTS.caseBudgetMs).hideHelp())
     .action(async (o: RunCliOptions) => {
       if (o.dir === undefined && !o.scratch && o.device === undefined) {
         // Options of a native run that the qemu run would silently drop.
-        const nativeOnly = [o.out !== undefined && '--out', o.runId !== undefined && '--run-id', o.skipFile !== undefined && '--skip-file', o.inflight !== undefined && '--inflight', !o.runRecord && '--no-run-record', o.caseBudgetMs !== 60_000 && '--case-budget-ms'].filter(Boolean);
+        const nativeOnly = [o.out !== undefined && '--out', o.runId !== undefined && '--run-id', o.skipFile !== undefined && '--skip-file', o.inflight !== undefined && '--inflight', o.writtenThrough && '--written-through', !o.runRecord && '--no-run-record', o.caseBudgetMs !== 60_000 && '--case-budget-ms'].filter(Boolean);
         if (nativeOnly.length > 0) {
           throw usage(`${nativeOnly.join(', ')} ${nativeOnly.length === 1 ? 'applies' : 'apply'} to a run with --dir, --scratch or --device; without them daxpin runs in qemu and writes per-kernel files (see daxpin vm --out-dir)`);
         }

@@ -58,6 +58,8 @@ export function deviceRunArgv(o: DeviceRun): string[] {
     o.skipFile,
     '--inflight',
     o.inflight,
+    // The results share is 9p without a cache: each write reaches the host as it returns.
+    '--written-through',
     '--no-run-record',
     // A guest is booted for the run: its whole kernel log, from boot, is the run's.
     '--kernel-log-from',

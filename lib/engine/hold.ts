@@ -44,6 +44,23 @@ export function shouldRelease(p: HoldPolicy, nowMs: number, opReturned: boolean,
   return opReturned || (asleepSinceMs !== null && nowMs - asleepSinceMs >= p.dwellMs);
 }
 
+/** Within one sleep, a stack is read on every STACK_EVERY-th sample. */
+export const STACK_EVERY = 5;
+
+/**
+ * Whether the next look at a thread that sleeps in its call should read its stack and
+ * wchan: when a sleep begins, and every STACK_EVERY samples while it lasts (the last
+ * look before the release always reads them). Under TCG each /proc read costs about a
+ * millisecond; reading three files on every 2 ms sample was most of a waited case.
+ */
+export function stackDue(previous: ThreadSample[]): boolean {
+  let since = 0;
+  for (let i = previous.length - 1; i >= 0 && isAsleep(previous[i]); i--, since++) {
+    if (previous[i].stack !== null) return since >= STACK_EVERY - 1;
+  }
+  return true;
+}
+
 /** A kernel stack frame without its offset: "dax_layout_busy_page_range+0x1a/0x2b0" -> "dax_layout_busy_page_range". */
 export function frameName(frame: string): string {
   return frame.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+.*$/i, '').replace(/^\?\s*/, '').trim();

@@ -94,9 +94,16 @@ export class KernelLog {
   }
 }
 
+let taintedFd: number | null = null;
+const taintedBuf = Buffer.alloc(32);
+
 export function readTainted(): number | null {
   try {
-    return Number(fs.readFileSync('/proc/sys/kernel/tainted', 'utf8').trim());
+    // Read twice a case: one descriptor kept open, read from offset 0 each time.
+    taintedFd ??= fs.openSync('/proc/sys/kernel/tainted', fs.constants.O_RDONLY);
+    const n = fs.readSync(taintedFd, taintedBuf, 0, taintedBuf.length, 0);
+    const text = taintedBuf.toString('latin1', 0, n).trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
   } catch {
     return null;
   }

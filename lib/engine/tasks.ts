@@ -72,6 +72,9 @@ export function holdersUnder(dir: string): string[] {
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     const seen: string[] = [];
     try {
+      // A kernel thread (no exe) holds no file: one readlink instead of a dozen reads
+      // for each of them (a guest has mostly kernel threads; under TCG each read counts).
+      if (readlinkOrNull(`/proc/${pid}/exe`) === null) continue;
       for (const link of ['cwd', 'root']) {
         const p = fs.readlinkSync(`/proc/${pid}/${link}`);
         if (under(p)) seen.push(`${link} ${p}`);

@@ -25,7 +25,7 @@ import {
   native,
 } from '../native';
 import { Settled, failure, track } from './calls';
-import { HoldPolicy, ThreadSample, asleepSince, isAsleep, lastWait, shouldRelease } from './hold';
+import { HoldPolicy, ThreadSample, asleepSince, isAsleep, lastWait, shouldRelease, stackDue } from './hold';
 import { HeldPin, PinContext, closePin, releasePin, startPin } from './pins';
 import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
@@ -141,17 +141,17 @@ function fileFacts(fd: number): FileFacts {
 
 /**
  * One look at a thread: is it inside its call, in which state; wchan and stack only when
- * it sleeps there. The call's boundaries are read before and after /proc: only a call
+ * it sleeps there and `withStack` (see stackDue). The call's boundaries are read before and after /proc: only a call
  * that was in progress across both reads is the one /proc saw (a thread that has just
  * left its call sleeps in the pool's own wait).
  */
-function sampleThread(tid: number, sinceMs: number): ThreadSample {
+function sampleThread(tid: number, sinceMs: number, withStack = true): ThreadSample {
   const before = native.callPhase(tid);
   const base = `/proc/self/task/${tid}`;
   const stat = readOrNull(`${base}/stat`);
   const state = stat ? parseStatState(stat) : null;
   const sleeping = state === 'S' || state === 'D';
-  const stack = before.enteredNs > 0 && before.exitedNs === 0 && sleeping ? readOrNull(`${base}/stack`) : null;
+  const stack = withStack && before.enteredNs > 0 && before.exitedNs === 0 && sleeping ? readOrNull(`${base}/stack`) : null;
   const wchan = stack !== null ? readOrNull(`${base}/wchan`) : null;
   const after = native.callPhase(tid);
   const inCall = before.enteredNs > 0 && before.exitedNs === 0 && after.enteredNs === before.enteredNs && after.exitedNs === 0;
@@ -380,7 +380,7 @@ async function runOp(
   const policy: HoldPolicy = opt.hold;
   const samples: ThreadSample[] = [];
   for (;;) {
-    const s = sampleThread(currentTid, opStart);
+    const s = sampleThread(currentTid, opStart, stackDue(samples));
     if (opDone === null) samples.push(s);
     if (shouldRelease(policy, monoMs() - opStart, opDone !== null, asleepSince(samples))) break;
     await Promise.race([opRun, sleep(SAMPLE_MS)]);

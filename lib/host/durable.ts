@@ -58,7 +58,16 @@ function writeAll(fd: number, buf: Buffer): void {
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
-/** An append-only file of lines, each fsync'd as written. */
+/**
+ * How a written line becomes durable. 'fsync': each line is fsync'd (a kernel panic
+ * loses the page cache). 'written-through': the file lives on another machine that
+ * has each write(2) once it returns (the VM runner's 9p results share, cache=none): a
+ * guest crash loses nothing written, and an fsync there costs the host a disk flush
+ * per record (~7 ms a case under TCG, bench/README.md).
+ */
+export type Durability = 'fsync' | 'written-through';
+
+/** An append-only file of lines, each durable as written. */
 export class DurableLines {
   private fd: number;
   private size: number;
@@ -69,6 +78,7 @@ export class DurableLines {
   constructor(
     readonly path: string,
     private readonly mode: 'create' | 'append',
+    private readonly durability: Durability = 'fsync',
   ) {
     const flags = fs.constants.O_CREAT | fs.constants.O_APPEND | (mode === 'create' ? fs.constants.O_EXCL : 0);
     this.fd = openRegular(path, flags);
@@ -85,7 +95,7 @@ export class DurableLines {
     const buf = Buffer.from(`${line}\n`);
     try {
       writeAll(this.fd, buf);
-      fs.fsyncSync(this.fd);
+      if (this.durability === 'fsync') fs.fsyncSync(this.fd);
       this.size += buf.length;
       this.written++;
     } catch (err) {
@@ -137,6 +147,40 @@ function tornTail(fd: number, size: number): number {
     end = start;
   }
   return size;
+}
+
+/**
+ * A one-line marker another process reads (the case a guest is running), rewritten in
+ * place: one pwrite at offset 0 padded with spaces to the longest text so far (the
+ * reader trims), on a descriptor kept open. Over 9p under TCG each open, truncate and
+ * close is a round trip to the host: rewriting the file whole cost ~30 ms a case.
+ */
+export class MarkerFile {
+  private fd: number;
+  private longest = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly durability: Durability,
+  ) {
+    this.fd = openRegular(path, fs.constants.O_CREAT | fs.constants.O_TRUNC);
+  }
+
+  set(text: string): void {
+    this.longest = Math.max(this.longest, Buffer.byteLength(text));
+    const buf = Buffer.from(text.padEnd(this.longest, ' '));
+    try {
+      for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off, buf.length - off, off);
+      if (this.durability === 'fsync') fs.fsyncSync(this.fd);
+    } catch (err) {
+      throw writeError(this.path, err);
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
 }
 
 /** Replaces a small file's content and flushes it (a marker another process reads). */

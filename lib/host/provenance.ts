@@ -1,7 +1,7 @@
 // Where a run came from, read off the machine it runs on: what a regression mail needs
 // to say exactly which kernel, build, devices and tools were tested. Every field is read,
 // none assumed; what cannot be read is null.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,15 +40,11 @@ function read(p: string): string | null {
   }
 }
 
+/** What a command printed: its stdout, or its stderr when stdout is empty (e2fsprogs print -V there); null when it printed nothing or could not run. */
 function run(cmd: string, args: string[], cwd?: string): string | null {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd, timeout: 10_000 }).trim();
-  } catch (e) {
-    // Some tools print their version on stderr or exit non-zero with -V.
-    const err = e as { stdout?: string; stderr?: string };
-    const out = `${err.stdout ?? ''}${err.stderr ?? ''}`.trim();
-    return out === '' ? null : out;
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd, timeout: 10_000 });
+  const out = (r.stdout ?? '').trim() || (r.stderr ?? '').trim();
+  return out === '' ? null : out;
 }
 
 /** The values of `keys` in a kernel .config text: "y", "m", a value, or "is not set". */

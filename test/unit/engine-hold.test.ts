@@ -1,7 +1,7 @@
 // The hold policy and the op thread's wait: pure functions over samples of
 // /proc/self/task/TID. No kernel needed.
 import t from 'tap';
-import { HoldPolicy, ThreadSample, asleepSince, frameName, isAsleep, lastWait, shouldRelease } from '../../lib/engine/hold';
+import { HoldPolicy, STACK_EVERY, ThreadSample, asleepSince, frameName, isAsleep, lastWait, shouldRelease, stackDue } from '../../lib/engine/hold';
 
 const sample = (atMs: number, state: string | null, inCall = true, stack: string[] | null = null): ThreadSample => ({ atMs, inCall, state, wchan: null, stack });
 const evidence: HoldPolicy = { mode: 'evidence', holdMs: 200, dwellMs: 25 };
@@ -52,4 +52,22 @@ t.test('lastWait: the most recent sleep, its state and site, from its first samp
   const moved = lastWait([sample(1, 'S', true, ['a+0x1/0x2']), sample(3, 'S', true, ['b+0x1/0x2'])]);
   t.same(moved?.site, ['b'], 'a new site in the same sleep starts a new wait');
   t.equal(moved?.atMs, 3);
+});
+
+t.test('stackDue: a stack when a sleep begins, then every STACK_EVERY samples of that sleep', async (t) => {
+  const site = ['xfs_break_dax_layouts'];
+  t.ok(stackDue([]), 'first look');
+  t.ok(stackDue([sample(1, 'R')]), 'running before: a sleep would begin now');
+  t.ok(stackDue([sample(1, 'S', false, site)]), 'asleep outside the call does not count');
+  const run: ThreadSample[] = [sample(1, 'S', true, site)];
+  const due: boolean[] = [];
+  for (let i = 0; i < 2 * STACK_EVERY; i++) {
+    const d = stackDue(run);
+    due.push(d);
+    run.push(sample(2 + i, 'S', true, d ? site : null));
+  }
+  t.same(due.map((d, i) => (d ? i : -1)).filter((i) => i >= 0), [STACK_EVERY - 1, 2 * STACK_EVERY - 1], 'every STACK_EVERY-th sample after the one with a stack');
+  t.ok(stackDue([sample(1, 'S', true, null), sample(2, 'S', true, null)]), 'no stack read yet in this sleep (unreadable): try again');
+  t.ok(stackDue([sample(1, 'S', true, site), sample(2, 'R')]), 'a new sleep after running');
+  t.same(lastWait(run)?.site, site, 'samples without a stack continue the wait they are in');
 });

@@ -10,7 +10,7 @@ import t, { Test } from 'tap';
 import { globToRegExp } from '../../lib/cases/matrix';
 import { runDoubts } from '../../lib/engine/run';
 import { DaxpinError } from '../../lib/errors';
-import { DurableLines, replaceFileAtomically, writeFileSynced } from '../../lib/host/durable';
+import { DurableLines, MarkerFile, replaceFileAtomically, writeFileSynced } from '../../lib/host/durable';
 import { markedDir, markerOwner } from '../../lib/host/leftovers';
 import { fuseConnectionId, signalExitCode } from '../../lib/host/lifecycle';
 import { hostPackages, packageOfTool, parsePackageList } from '../../lib/host/packages';
@@ -73,6 +73,22 @@ t.test('DurableLines: a file it made and never wrote to is removed on close (no 
   kept.writeLine('{"a":1}');
   kept.close();
   t.equal(fs.readFileSync(file, 'utf8'), '{"a":1}\n');
+});
+
+t.test('MarkerFile: rewritten in place, a shorter text after a longer one reads as itself once trimmed (as the VM runner reads it)', async (t) => {
+  const file = path.join(dir(t), 'inflight');
+  fs.writeFileSync(file, 'left from an earlier boot\n');
+  for (const durability of ['fsync', 'written-through'] as const) {
+    const m = new MarkerFile(file, durability);
+    t.equal(fs.readFileSync(file, 'utf8'), '', 'opened empty');
+    m.set('ext4-dax/odirect-read.truncate-shrink.pte-shared\n');
+    m.set('xfs/\n');
+    t.equal(fs.readFileSync(file, 'utf8').trim(), 'xfs/');
+    m.set('xfs/none.unlink.pmd-shared\n');
+    t.equal(fs.readFileSync(file, 'utf8').trim(), 'xfs/none.unlink.pmd-shared');
+    m.close();
+  }
+  t.equal(thrown(() => new MarkerFile(dir(t), 'fsync')).code, 'EWRITE', 'a directory is refused');
 });
 
 t.test('DurableLines append after a torn line: the torn tail goes, the next line starts clean', async (t) => {
