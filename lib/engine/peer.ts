@@ -8,7 +8,10 @@ import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { native } from '../native';
 import { parseStatState } from './tasks';
+import { within } from './time';
 import { Tag } from '../cases/patterns';
 import { PEER_FILE_NAME } from './fuse';
 
@@ -42,6 +45,8 @@ export function parsePeerArgs(argv: string[]): PeerSpec | null {
   return null;
 }
 
+const openAsync = promisify(fs.open) as (path: string, flags: number) => Promise<number>;
+
 export class PeerClient {
   /** The file (FUSE) or device (NBD) to open with O_DIRECT; known once started. */
   filePath: string;
@@ -53,6 +58,8 @@ export class PeerClient {
   private stopping = false;
   /** How the peer process ended, once it has (and it was not asked to stop). */
   private goneHow: string | null = null;
+  /** The file or device opened for O_DIRECT I/O, once (see directFd). */
+  private direct: number | null = null;
   /** Called once when the peer dies without being asked to stop. */
   onGone: (how: string) => void = () => undefined;
 
@@ -126,6 +133,18 @@ export class PeerClient {
     });
   }
 
+  /**
+   * The peer's file or device opened O_RDWR | O_DIRECT, once for the peer's life: every
+   * O_DIRECT pin goes through it. An open per case cost a round trip to the peer each
+   * way (OPEN, then FLUSH and RELEASE at the close) and showed nothing: the peer keeps
+   * no state per open. Opened from the thread pool (the peer could be stuck). A plain
+   * fd, not a FileHandle: Node closes those on GC from the JS thread.
+   */
+  async directFd(): Promise<number> {
+    this.direct ??= await openAsync(this.filePath, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+    return this.direct;
+  }
+
   /** Forgets the last held request; an NBD peer starts holding requests (one round trip: the I/O must not overtake it). */
   async arm(): Promise<void> {
     this.held = null;
@@ -149,6 +168,11 @@ export class PeerClient {
   async stop(): Promise<void> {
     const c = this.child;
     this.stopping = true;
+    if (this.direct !== null) {
+      // Closing a FUSE file waits for the peer's answer to FLUSH: from a pool thread, bounded.
+      await within(native.startClose(this.direct).promise.catch(() => undefined), 5000);
+      this.direct = null;
+    }
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
     if (c.connected) c.send({ type: 'stop' } satisfies PeerCommand);

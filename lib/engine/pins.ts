@@ -2,7 +2,6 @@
 // and how it is released. lib/cases/matrix.ts names a method's path; the timeline calls
 // start() and release() and decides nothing else about the pin here.
 import fs from 'node:fs';
-import { promisify } from 'node:util';
 import { PAGE, PIN_FIRST_PAGE, PinMethod, PinPath } from '../cases/matrix';
 import { Tag } from '../cases/patterns';
 import { PinResult, ReleaseResult } from '../outcome';
@@ -35,7 +34,6 @@ export interface HeldPin {
   aio: AioHandle | null;
   rdma: RdmaDeviceHandle | null;
   pipe: [number, number] | null;
-  fd: number | null;
   /** The pipe's bytes, drained at the release (vmsplice). */
   drained: Buffer | null;
   /** What the pin's set-up showed beside its result (the device's ODP capabilities). */
@@ -48,7 +46,6 @@ interface PinDriver {
   release(ctx: PinContext, pin: HeldPin): Promise<Omit<ReleaseResult, 'ms'>>;
 }
 
-const openAsync = promisify(fs.open) as (path: string, flags: number) => Promise<number>;
 const OK = { ok: true, errno: null, result: null };
 
 function held(pin: HeldPin, evidence: string): void {
@@ -62,13 +59,10 @@ function held(pin: HeldPin, evidence: string): void {
 function peerIo(submit: (ctx: PinContext, pin: HeldPin, fd: number) => Tracked): PinDriver {
   return {
     async start(ctx, pin) {
-      const reading = ctx.method.kernelWritesPages;
       const peer = ctx.peers.ioPeer(ctx.method.peer!);
-      // Opened from the thread pool: this thread serves the FUSE requests the open
-      // makes. A plain fd, not a FileHandle: Node closes those on GC from this thread.
-      pin.fd = await openAsync(peer.filePath, (reading ? fs.constants.O_RDONLY : fs.constants.O_WRONLY) | fs.constants.O_DIRECT);
+      const fd = await peer.directFd();
       await peer.arm();
-      pin.io = submit(ctx, pin, pin.fd);
+      pin.io = submit(ctx, pin, fd);
       // The kernel pins the pages before it sends the request: a held request is a held pin.
       const first = await Promise.race([peer.waitForRequest(ctx.startWaitMs), pin.io.settled]);
       if (first === null) {
@@ -168,7 +162,6 @@ export async function startPin(ctx: PinContext): Promise<HeldPin> {
     aio: null,
     rdma: null,
     pipe: null,
-    fd: null,
     drained: null,
     notes: [],
   };

@@ -600,10 +600,9 @@ async function cleanup(files: CaseFiles, mapping: MappingHandle | null, pin: Hel
     await within(native.startThaw(files.freezeFd).promise.catch(() => undefined), 5000);
     fs.closeSync(files.freezeFd);
   }
-  // Closing the FUSE file sends FLUSH to the peer, and the last close of a DAX file
-  // may wait for page references: close from blocking-call threads, not this one; all
-  // at once (the pin is released by now: no close waits for another).
-  const fds = [pin?.fd ?? null, files.fd, files.peerFd].filter((fd): fd is number => fd !== null && fd >= 0);
+  // The last close of a DAX file may wait for page references: close from
+  // blocking-call threads, not this one; both at once (the pin is released by now).
+  const fds = [files.fd, files.peerFd].filter((fd): fd is number => fd !== null && fd >= 0);
   await Promise.all(fds.map((fd) => native.startClose(fd).promise.catch(() => undefined)));
   // Unlinked here, synchronously: a case that cannot finish its clean-up is caught by
   // the orchestrator's case budget either way.
