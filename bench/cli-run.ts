@@ -88,7 +88,7 @@ export interface RunTimes {
   /**
    * Σ of the designed wait of each case: the timeline holds until the op returns or
    * holdMs passes, whichever is first, so min(op.returnedMs, holdMs) (holdMs when the
-   * op never returned).
+   * op never returned); 0 for a case whose op never started.
    */
   holdsMs: number;
   /** Cases whose op did not return within the settle time (they waited settle + signal wait). */
@@ -109,7 +109,8 @@ export function runTimes(lines: RunLine[]): RunTimes {
   return {
     cases: cases.length,
     casesMs: cases.reduce((a, c) => a + c.durationMs, 0),
-    holdsMs: cases.reduce((a, c) => a + Math.min(c.op.returnedMs ?? c.holdMs, c.holdMs), 0),
+    // Only a case whose op started holds anything (an unsupported pin or op holds nothing).
+    holdsMs: cases.reduce((a, c) => a + (c.op.started ? Math.min(c.op.returnedMs ?? c.holdMs, c.holdMs) : 0), 0),
     hung: hung.length,
     blocked: cases.filter((c) => c.op.blockedUntilRelease).length,
     notDone: cases.filter((c) => c.status !== 'done').length,
