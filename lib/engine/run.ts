@@ -101,6 +101,10 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const plannedKeys = planned.flatMap((p) => p.cases.map((c) => planKey(c.config.name, c.id)));
   const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
   const kernelLog = new KernelLog(kernelLogFrom);
+  const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
+  // The worker (a node process, and its FUSE peer) starts while the provenance's tools
+  // run: under TCG each takes seconds before the first case.
+  if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
   const provenance = readProvenance(kernelLogFrom);
   if (o.writeRunRecord !== false) {
     o.out.write(
@@ -120,7 +124,6 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     // A resumed run (a guest boot appending to the host's run file): what this boot is.
     o.out.write({ record: 'boot', schema: SCHEMA_VERSION, runId, kernel: identity.kernel, provenance });
   }
-  const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };
   let ended = false;
   // A fatal signal writes the end record from its teardown while this loop may still
@@ -169,7 +172,6 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const unregisterEnd = register('daxpin end record', () => writeEnd(true));
   const repeat = o.repeat ?? 1;
   const total = plannedKeys.length * repeat;
-  if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
   flushKernelLog('run-start', null, null);
   try {
     for (const { source, cases } of planned) {

@@ -89,6 +89,8 @@ export interface KernelRunOptions {
   keepPaths?: string[];
   /** `node` and `dist/lib/cli.js` as the guest (the host's root) sees them. */
   node: string;
+  /** Flags for the guest's node before the script (DAXPIN_GUEST_NODE_FLAGS, e.g. --cpu-prof: node refuses it in NODE_OPTIONS). */
+  nodeFlags?: string[];
   cli: string;
   /** Files the guest's init reads ahead for the command (guestPrefetch). */
   prefetch?: string[];
@@ -407,7 +409,7 @@ class KernelRun {
         pmemMb: o.pmemMb,
         cpus: o.cpus,
         accel: o.accel,
-        guestCommand: [o.node, o.cli, ...argv],
+        guestCommand: [o.node, ...(o.nodeFlags ?? []), o.cli, ...argv],
         env: o.env,
         cwd: o.cwd,
         keepPaths: o.keepPaths,

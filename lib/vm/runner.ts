@@ -294,6 +294,8 @@ async function runVm(p: VmPlan, opts: VmOptions, log: (line: string) => void, pr
       onConsoleLine: opts.onConsoleLine ? (line) => opts.onConsoleLine?.(kernel.release, line) : undefined,
       boot: opts.boot ?? bootGuest,
       node: process.execPath,
+      // A developer's way to profile the guest side (bench/README.md): DAXPIN_GUEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR'.
+      nodeFlags: (process.env.DAXPIN_GUEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
       cli: view.cli,
       prefetch: guestPrefetch(process.execPath, view.repoRoot),
       cwd: view.repoRoot,
