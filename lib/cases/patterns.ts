@@ -22,56 +22,35 @@ export function tagKey(t: Tag): string {
   return `${t.fileId >>> 0}:${t.gen}`;
 }
 
-// The magic as two little-endian words, for the word-at-a-time paths below.
-const MAGIC0 = MAGIC.readUInt32LE(0);
-const MAGIC1 = MAGIC.readUInt32LE(4);
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/** A 32-bit view of buf when it is word-aligned (typed arrays are native-endian). */
-function words(buf: Buffer): Uint32Array | null {
-  if (!LITTLE_ENDIAN || buf.byteOffset % 4 !== 0 || buf.length % RECORD !== 0) return null;
-  return new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-}
-
+/**
+ * Fills buf with tag's records, page index counted from `firstPage`: every whole record
+ * is written and a trailing partial record is zeroed, so every byte of buf is set.
+ */
 export function fillPattern(buf: Buffer, tag: Tag, firstPage: number, pageSize = 4096): Buffer {
-  const recordsPerPage = pageSize / RECORD;
   const fileId = tag.fileId >>> 0;
   const gen = tag.gen >>> 0;
-  if (LITTLE_ENDIAN && buf.length % RECORD === 0) {
-    // The records of a page are all alike: write one, let Buffer.fill repeat it over
-    // the page (a memcpy). A 4 MiB file takes ~0.3 ms instead of a word loop's ~1.5.
-    const record = new Uint32Array(8);
-    const recordBytes = Buffer.from(record.buffer);
-    record[0] = MAGIC0;
-    record[1] = MAGIC1;
-    record[2] = fileId;
-    record[3] = gen;
-    record[5] = ~fileId >>> 0;
-    record[6] = ~gen >>> 0;
-    for (let off = 0, p = 0; off < buf.length; off += recordsPerPage * RECORD, p++) {
-      const page = (firstPage + p) >>> 0;
-      record[4] = page;
-      record[7] = ~page >>> 0;
-      buf.fill(recordBytes, off, Math.min(off + pageSize, buf.length));
-    }
-    return buf;
+  // The records of a page are all alike: write one, let Buffer.fill repeat it over the
+  // page (a memcpy): a 4 MiB file takes ~0.5 ms. Written with writeUInt32LE, as
+  // readRecord reads it, so there is one layout and one code path on any host.
+  const record = Buffer.alloc(RECORD);
+  MAGIC.copy(record, 0);
+  record.writeUInt32LE(fileId, 8);
+  record.writeUInt32LE(gen, 12);
+  record.writeUInt32LE(~fileId >>> 0, 20);
+  record.writeUInt32LE(~gen >>> 0, 24);
+  const whole = buf.length - (buf.length % RECORD);
+  for (let off = 0, p = 0; off < whole; off += pageSize, p++) {
+    const page = (firstPage + p) >>> 0;
+    record.writeUInt32LE(page, 16);
+    record.writeUInt32LE(~page >>> 0, 28);
+    buf.fill(record, off, Math.min(off + pageSize, whole));
   }
-  for (let off = 0; off < buf.length; off += RECORD) {
-    const page = firstPage + Math.floor(off / pageSize);
-    MAGIC.copy(buf, off);
-    buf.writeUInt32LE(fileId, off + 8);
-    buf.writeUInt32LE(gen, off + 12);
-    buf.writeUInt32LE(page >>> 0, off + 16);
-    buf.writeUInt32LE(~fileId >>> 0, off + 20);
-    buf.writeUInt32LE(~gen >>> 0, off + 24);
-    buf.writeUInt32LE(~page >>> 0, off + 28);
-  }
+  buf.fill(0, whole);
   return buf;
 }
 
 export function makePattern(length: number, tag: Tag, firstPage: number): Buffer {
-  // Whole records overwrite every byte; a trailing partial record stays zero.
-  return fillPattern(length % RECORD === 0 ? Buffer.allocUnsafe(length) : Buffer.alloc(length), tag, firstPage);
+  return fillPattern(Buffer.allocUnsafe(length), tag, firstPage);
 }
 
 type RecordKind = { kind: 'zero' } | { kind: 'tag'; tag: Tag } | { kind: 'garbage' };

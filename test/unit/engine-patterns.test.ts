@@ -43,6 +43,26 @@ t.test('a filled buffer reads back record by record with its tag and page index'
   t.pass('every record carries the tag and its page');
 });
 
+t.test('the record layout: magic, id, generation, page, then the three inverted, little-endian', async (t) => {
+  // The bytes on disk are read back by readRecord, by the C reference (test/reference/case.c)
+  // and by the standalone reproducers: the layout is a contract, pinned here byte by byte.
+  const rec = makePattern(RECORD, { fileId: 0x01020304, gen: WRITTEN }, 5);
+  t.equal(
+    rec.toString('hex'),
+    Buffer.from('DAXPIN\x01\x00', 'latin1').toString('hex') + '04030201' + '01000000' + '05000000' + 'fbfcfdfe' + 'feffffff' + 'faffffff',
+  );
+});
+
+t.test('a length that is not whole records: the records are written and the partial one is zero', async (t) => {
+  const len = PAGE + 2 * RECORD + 5;
+  for (const buf of [makePattern(len, mine, 9), fillPattern(Buffer.alloc(len, 0xee), mine, 9)]) {
+    t.same(readRecord(buf, 0), { kind: 'tag', tag: mine });
+    t.equal(buf.readUInt32LE(PAGE + RECORD + 16), 10, 'the second page has its own index');
+    t.same(readRecord(buf, PAGE + RECORD), { kind: 'tag', tag: mine });
+    t.same([...buf.subarray(PAGE + 2 * RECORD)], [0, 0, 0, 0, 0]);
+  }
+});
+
 t.test('file ids above 2^31 survive (stored unsigned)', async (t) => {
   const big: Tag = { fileId: 0xfffffff0, gen: WRITTEN };
   const r = readRecord(makePattern(RECORD, big, 0), 0);
