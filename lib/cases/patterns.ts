@@ -213,7 +213,8 @@ export function readView(buf: Buffer | null, expect: ViewExpectation, firstPage:
   if (pristine && buf.length >= RECORD && buf.equals(pristine)) {
     const records = Math.floor(buf.length / RECORD);
     const counts: ViewCounts = { original: records, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
-    return { class: 'original', description: { counts, pages: 'o'.repeat(Math.ceil(buf.length / 4096)) } };
+    // A page letter for every page that holds a whole record, as describeView gives.
+    return { class: 'original', description: { counts, pages: 'o'.repeat(Math.ceil(records / (4096 / RECORD))) } };
   }
   const description = describeView(buf, expect, firstPage);
   return { class: classifyCounts(description.counts), description };
