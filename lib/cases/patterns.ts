@@ -125,7 +125,7 @@ export function describeView(buf: Buffer, expect: ViewExpectation, firstPage: nu
   (expect.peer ?? []).forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 2));
   expect.written.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 1));
   expect.original.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 0));
-  const counts: ViewCounts = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  const counts: Omit<ViewCounts, 'foreignTags'> = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0 };
   const foreign = new Map<number, string>();
   const recordsPerPage = pageSize / RECORD;
   const pages: string[] = [];
@@ -164,8 +164,7 @@ export function describeView(buf: Buffer, expect: ViewExpectation, firstPage: nu
     }
   }
   if (pageLetter !== null) pages.push(pageLetter);
-  counts.foreignTags = [...foreign.values()];
-  return { counts, pages: pages.join('') };
+  return { counts: { ...counts, foreignTags: [...foreign.values()] }, pages: pages.join('') };
 }
 
 const ZERO = 0;

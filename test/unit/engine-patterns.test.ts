@@ -82,6 +82,18 @@ t.test('readRecord tells zero, garbage and tagged records apart', async (t) => {
   const tornTail = Buffer.from(rec);
   tornTail.fill(0, 16);
   t.same(readRecord(tornTail, 0), { kind: 'garbage' }, 'a record zeroed from its middle on');
+  // A record torn between two records (one field from another file's or generation's
+  // record, its inverse from this one) is garbage, not a tag.
+  const otherRecords: [string, number, Buffer][] = [
+    ['file id', 8, makePattern(RECORD, other, 3)],
+    ['generation', 12, makePattern(RECORD, mineWritten, 3)],
+    ['page index', 16, makePattern(RECORD, mine, 4)],
+  ];
+  for (const [field, at, from] of otherRecords) {
+    const torn = Buffer.from(rec);
+    from.copy(torn, at, at, at + 4);
+    t.same(readRecord(torn, 0), { kind: 'garbage' }, `the ${field} of another record`);
+  }
   const oneZeroByte = Buffer.from(rec);
   oneZeroByte[RECORD - 1] = 0;
   t.equal(readRecord(oneZeroByte, 0).kind, 'garbage');
@@ -110,6 +122,21 @@ t.test('another generation of this file is foreign unless expected', async (t) =
   t.equal(classifyView(stale, { original: [mine, { fileId: mine.fileId, gen: 7 }], written: [] }), 'original');
 });
 
+t.test('any two different tags are told apart, whatever their ids', async (t) => {
+  // File ids are random 31-bit numbers; ids 2^16 apart and the largest unsigned id included.
+  const ids = [1, 0xffff, 0x10000, 0x10001, mine.fileId, mine.fileId + 0x10000, 0x7fffffff, 0xffffffff];
+  const tags = ids.flatMap((fileId) => [ORIGINAL, WRITTEN].map((gen) => ({ fileId, gen })));
+  for (const seen of tags) {
+    const buf = makePattern(RECORD, seen, 0);
+    for (const expected of tags) {
+      const c = countView(buf, { original: [expected], written: [] });
+      const same = seen.fileId === expected.fileId && seen.gen === expected.gen;
+      if (c.foreign !== (same ? 0 : 1)) t.fail(`${JSON.stringify(seen)} read where ${JSON.stringify(expected)} is expected: foreign ${c.foreign}`);
+    }
+  }
+  t.pass(`${tags.length} tags, each foreign to all the others`);
+});
+
 t.test('foreign dominates everything else, however little of it there is', async (t) => {
   const buf = makePattern(16 * PAGE, mine, 0);
   makePattern(RECORD, other, 0).copy(buf, 5 * PAGE + 7 * RECORD);
@@ -135,6 +162,8 @@ t.test('single classes, mixed and n/a', async (t) => {
   t.equal(classifyCounts(base), 'n/a');
   t.equal(classifyView(null, expect), 'n/a');
   t.equal(classifyView(Buffer.alloc(0), expect), 'n/a');
+  t.same(readView(null, expect, 0), { class: 'n/a', description: null }, 'a view not read has no description');
+  t.same(readView(Buffer.alloc(0), expect, 0), { class: 'n/a', description: null }, 'nor has an empty one');
   t.equal(classifyView(Buffer.alloc(RECORD - 1), expect), 'n/a', 'shorter than one record');
   t.equal(classifyView(Buffer.alloc(PAGE), expect), 'zero');
   t.equal(classifyView(fillPattern(Buffer.alloc(PAGE), mineWritten, 0), expect), 'written');
@@ -195,6 +224,12 @@ t.test('page letters: one per page, m for a page that mixes, and the peer\'s byt
   t.equal(d.counts.peer, PER_PAGE);
   t.equal(classifyCounts(d.counts), 'foreign');
   t.equal(classifyView(makePattern(PAGE, peer, 2), e, 2), 'written', 'the op\'s peer bytes copied in are bytes written during the case');
+});
+
+t.test('a short read that ends inside a page has a letter for that page', async (t) => {
+  const buf = Buffer.concat([makePattern(PAGE, mine, 0), Buffer.alloc(3 * RECORD)]);
+  t.equal(describeView(buf, expect, 0).pages, 'oz');
+  t.equal(describeView(buf.subarray(0, PAGE + RECORD - 1), expect, 0).pages, 'o', 'not for a page without a whole record');
 });
 
 t.test('foreign dominates shifted, shifted dominates the rest', async (t) => {
