@@ -139,14 +139,6 @@ export function kernelLogRecordViolations(rec: KernelLogRecord): Violation[] {
  * measurement. A control (no pin) can never have waited for a pin; a pin method that
  * did not fail must have been seen held, or the case measured nothing.
  */
-/**
- * A record daxpin cannot vouch for as a measurement: it could not set the case up
- * (error), gave up on its worker (abandoned), or saw a fault of its own in it.
- */
-export function inDoubt(rec: CaseRecord): boolean {
-  return rec.status === 'error' || rec.status === 'abandoned' || (rec.harnessFaults?.length ?? 0) > 0;
-}
-
 export function harnessFaults(rec: CaseRecord): string[] {
   if (rec.status !== 'done') return [];
   const out: string[] = [];

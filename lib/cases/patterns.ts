@@ -31,11 +31,15 @@ function dataView(buf: Buffer): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
+/**
+ * Fills buf with tag's records, page index counted from `firstPage`: every whole record
+ * is written and a trailing partial record is zeroed, so every byte of buf is set.
+ */
 export function fillPattern(buf: Buffer, tag: Tag, firstPage: number, pageSize = 4096): Buffer {
   const fileId = tag.fileId >>> 0;
   const gen = tag.gen >>> 0;
   // The records of a page are all alike: write one, let Buffer.fill repeat it over
-  // the page (a memcpy). Only whole records are written.
+  // the page (a memcpy).
   const record = Buffer.alloc(RECORD);
   const r = dataView(record);
   r.setUint32(0, MAGIC0, true);
@@ -51,12 +55,12 @@ export function fillPattern(buf: Buffer, tag: Tag, firstPage: number, pageSize =
     r.setUint32(28, ~page >>> 0, true);
     buf.fill(record, off, Math.min(off + pageSize, whole));
   }
+  buf.fill(0, whole);
   return buf;
 }
 
 export function makePattern(length: number, tag: Tag, firstPage: number): Buffer {
-  // Whole records overwrite every byte; a trailing partial record stays zero.
-  return fillPattern(length % RECORD === 0 ? Buffer.allocUnsafe(length) : Buffer.alloc(length), tag, firstPage);
+  return fillPattern(Buffer.allocUnsafe(length), tag, firstPage);
 }
 
 type RecordKind = { kind: 'zero' } | { kind: 'tag'; tag: Tag } | { kind: 'garbage' };
@@ -147,7 +151,7 @@ export function describeView(buf: Buffer, expect: ViewExpectation, firstPage: nu
   (expect.peer ?? []).forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 2));
   expect.written.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 1));
   expect.original.forEach((t) => role.set(key(t.fileId >>> 0, t.gen >>> 0), 0));
-  const counts: ViewCounts = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
+  const counts: Omit<ViewCounts, 'foreignTags'> = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0 };
   const foreign = new Map<number, string>();
   const recordsPerPage = pageSize / RECORD;
   const pages: string[] = [];
@@ -188,8 +192,7 @@ export function describeView(buf: Buffer, expect: ViewExpectation, firstPage: nu
     }
   }
   if (pageLetter !== null) pages.push(pageLetter);
-  counts.foreignTags = [...foreign.values()];
-  return { counts, pages: pages.join('') };
+  return { counts: { ...counts, foreignTags: [...foreign.values()] }, pages: pages.join('') };
 }
 
 /**
@@ -224,7 +227,8 @@ export function readView(buf: Buffer | null, expect: ViewExpectation, firstPage:
   if (pristine && buf.length >= RECORD && buf.equals(pristine)) {
     const records = Math.floor(buf.length / RECORD);
     const counts: ViewCounts = { original: records, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
-    return { class: 'original', description: { counts, pages: 'o'.repeat(Math.ceil(buf.length / 4096)) } };
+    // A page letter for every page that holds a whole record, as describeView gives.
+    return { class: 'original', description: { counts, pages: 'o'.repeat(Math.ceil(records / (4096 / RECORD))) } };
   }
   const description = describeView(buf, expect, firstPage);
   return { class: classifyCounts(description.counts), description };

@@ -43,6 +43,26 @@ t.test('a filled buffer reads back record by record with its tag and page index'
   t.pass('every record carries the tag and its page');
 });
 
+t.test('the record layout: magic, id, generation, page, then the three inverted, little-endian', async (t) => {
+  // The bytes on disk are read back by readRecord, by the C reference (test/reference/case.c)
+  // and by the standalone reproducers: the layout is a contract, pinned here byte by byte.
+  const rec = makePattern(RECORD, { fileId: 0x01020304, gen: WRITTEN }, 5);
+  t.equal(
+    rec.toString('hex'),
+    Buffer.from('DAXPIN\x01\x00', 'latin1').toString('hex') + '04030201' + '01000000' + '05000000' + 'fbfcfdfe' + 'feffffff' + 'faffffff',
+  );
+});
+
+t.test('a length that is not whole records: the records are written and the partial one is zero', async (t) => {
+  const len = PAGE + 2 * RECORD + 5;
+  for (const buf of [makePattern(len, mine, 9), fillPattern(Buffer.alloc(len, 0xee), mine, 9)]) {
+    t.same(readRecord(buf, 0), { kind: 'tag', tag: mine });
+    t.equal(buf.readUInt32LE(PAGE + RECORD + 16), 10, 'the second page has its own index');
+    t.same(readRecord(buf, PAGE + RECORD), { kind: 'tag', tag: mine });
+    t.same([...buf.subarray(PAGE + 2 * RECORD)], [0, 0, 0, 0, 0]);
+  }
+});
+
 t.test('file ids above 2^31 survive (stored unsigned)', async (t) => {
   const big: Tag = { fileId: 0xfffffff0, gen: WRITTEN };
   const r = readRecord(makePattern(RECORD, big, 0), 0);
@@ -62,6 +82,18 @@ t.test('readRecord tells zero, garbage and tagged records apart', async (t) => {
   const tornTail = Buffer.from(rec);
   tornTail.fill(0, 16);
   t.same(readRecord(tornTail, 0), { kind: 'garbage' }, 'a record zeroed from its middle on');
+  // A record torn between two records (one field from another file's or generation's
+  // record, its inverse from this one) is garbage, not a tag.
+  const otherRecords: [string, number, Buffer][] = [
+    ['file id', 8, makePattern(RECORD, other, 3)],
+    ['generation', 12, makePattern(RECORD, mineWritten, 3)],
+    ['page index', 16, makePattern(RECORD, mine, 4)],
+  ];
+  for (const [field, at, from] of otherRecords) {
+    const torn = Buffer.from(rec);
+    from.copy(torn, at, at, at + 4);
+    t.same(readRecord(torn, 0), { kind: 'garbage' }, `the ${field} of another record`);
+  }
   const oneZeroByte = Buffer.from(rec);
   oneZeroByte[RECORD - 1] = 0;
   t.equal(readRecord(oneZeroByte, 0).kind, 'garbage');
@@ -90,6 +122,21 @@ t.test('another generation of this file is foreign unless expected', async (t) =
   t.equal(classifyView(stale, { original: [mine, { fileId: mine.fileId, gen: 7 }], written: [] }), 'original');
 });
 
+t.test('any two different tags are told apart, whatever their ids', async (t) => {
+  // File ids are random 31-bit numbers; ids 2^16 apart and the largest unsigned id included.
+  const ids = [1, 0xffff, 0x10000, 0x10001, mine.fileId, mine.fileId + 0x10000, 0x7fffffff, 0xffffffff];
+  const tags = ids.flatMap((fileId) => [ORIGINAL, WRITTEN].map((gen) => ({ fileId, gen })));
+  for (const seen of tags) {
+    const buf = makePattern(RECORD, seen, 0);
+    for (const expected of tags) {
+      const c = countView(buf, { original: [expected], written: [] });
+      const same = seen.fileId === expected.fileId && seen.gen === expected.gen;
+      if (c.foreign !== (same ? 0 : 1)) t.fail(`${JSON.stringify(seen)} read where ${JSON.stringify(expected)} is expected: foreign ${c.foreign}`);
+    }
+  }
+  t.pass(`${tags.length} tags, each foreign to all the others`);
+});
+
 t.test('foreign dominates everything else, however little of it there is', async (t) => {
   const buf = makePattern(16 * PAGE, mine, 0);
   makePattern(RECORD, other, 0).copy(buf, 5 * PAGE + 7 * RECORD);
@@ -115,6 +162,8 @@ t.test('single classes, mixed and n/a', async (t) => {
   t.equal(classifyCounts(base), 'n/a');
   t.equal(classifyView(null, expect), 'n/a');
   t.equal(classifyView(Buffer.alloc(0), expect), 'n/a');
+  t.same(readView(null, expect, 0), { class: 'n/a', description: null }, 'a view not read has no description');
+  t.same(readView(Buffer.alloc(0), expect, 0), { class: 'n/a', description: null }, 'nor has an empty one');
   t.equal(classifyView(Buffer.alloc(RECORD - 1), expect), 'n/a', 'shorter than one record');
   t.equal(classifyView(Buffer.alloc(PAGE), expect), 'zero');
   t.equal(classifyView(fillPattern(Buffer.alloc(PAGE), mineWritten, 0), expect), 'written');
@@ -177,6 +226,12 @@ t.test('page letters: one per page, m for a page that mixes, and the peer\'s byt
   t.equal(classifyView(makePattern(PAGE, peer, 2), e, 2), 'written', 'the op\'s peer bytes copied in are bytes written during the case');
 });
 
+t.test('a short read that ends inside a page has a letter for that page', async (t) => {
+  const buf = Buffer.concat([makePattern(PAGE, mine, 0), Buffer.alloc(3 * RECORD)]);
+  t.equal(describeView(buf, expect, 0).pages, 'oz');
+  t.equal(describeView(buf.subarray(0, PAGE + RECORD - 1), expect, 0).pages, 'o', 'not for a page without a whole record');
+});
+
 t.test('foreign dominates shifted, shifted dominates the rest', async (t) => {
   const base = { original: 0, written: 0, peer: 0, shifted: 0, zero: 0, foreign: 0, garbage: 0, foreignTags: [] };
   t.equal(classifyCounts({ ...base, shifted: 1, foreign: 1 }), 'foreign');
@@ -190,4 +245,13 @@ t.test('a pristine view is all original without a pass over its records', async 
   t.equal(r.class, 'original');
   t.equal(r.description?.pages, 'oooo');
   t.equal(r.description?.counts.original, 4 * PER_PAGE);
+});
+
+t.test('a pristine view reads as the record-by-record pass reads it', async (t) => {
+  // The shortcut must not change an answer, at any length (a view may be a short read).
+  for (const len of [RECORD - 1, RECORD, PAGE - 1, PAGE, PAGE + 5, PAGE + RECORD, 4 * PAGE]) {
+    const view = makePattern(len, other, 0);
+    const e = { original: [other], written: [] };
+    t.same(readView(Buffer.from(view), e, 0, view), readView(view, e, 0), `${len} bytes`);
+  }
 });

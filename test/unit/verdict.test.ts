@@ -1,5 +1,7 @@
 import t from 'tap';
-import { harnessFaults, classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, outcomeClass, verdictOf } from '../../lib/verdict';
+import { harnessFaults, classHead, configChecks, configViolations, invariantViolations, isSevereKernelLine, kernelLogRecordViolations, outcomeClass, verdictOf } from '../../lib/verdict';
+import { SCHEMA_VERSION } from '../../lib/outcome';
+import type { KernelLogRecord } from '../../lib/outcome';
 import { caseRecord } from '../fixtures/runs';
 
 const WAITED = {
@@ -142,4 +144,18 @@ t.test('config checks: fsck and setup', async (t) => {
     { name: 'setup', verdict: 'error', detail: 'mkfs failed' },
     { name: 'fsck', verdict: 'violation' },
   ]);
+});
+
+t.test('kernel-log lines logged outside any case are judged like a case\'s', async (t) => {
+  const warn = { level: 4, signature: 'WARNING: at fs/dax.c:N dax_insert_entry', text: 'WARNING: CPU: 1 PID: 2 at fs/dax.c:391 dax_insert_entry+0x2a1/0x340' };
+  const routine = { level: 6, signature: 'XFS (pmem0): Ending clean mount', text: 'XFS (pmem0): Ending clean mount' };
+  const gap = (patch: Partial<KernelLogRecord>): KernelLogRecord => ({
+    record: 'kernel-log', schema: SCHEMA_VERSION, runId: 'r', kernel: 'k', phase: 'between-cases', config: 'xfs-dax', after: null, before: null,
+    lines: [], taintedBefore: 0, taintedAfter: 0, ...patch,
+  });
+  t.same(kernelLogRecordViolations(gap({ lines: [routine] })), [], 'routine lines and no taint: nothing');
+  t.same(
+    kernelLogRecordViolations(gap({ lines: [warn, routine, warn], taintedAfter: 512 })).map((v) => `${v.kind}: ${v.detail}`),
+    ['kernel-log: WARNING: at fs/dax.c:N dax_insert_entry', 'taint: kernel taint changed 0 -> 512'],
+  );
 });
