@@ -19,6 +19,8 @@ const SLICE: Mutation[] = [
   { lie: 'uring-io', cases: 'uring-read.punch-hole.pte-shared', configs: 'tmpfs' },
   { lie: 'uring-register', cases: 'uring-fixed.punch-hole.pte-shared', configs: 'ext4' },
   { lie: 'vmsplice', cases: 'vmsplice.punch-hole.pte-shared', configs: 'tmpfs' },
+  { lie: 'unlink', cases: 'none.unlink.pte-shared', configs: 'tmpfs' },
+  { lie: 'aio-io', cases: 'aio-read.punch-hole.pte-shared', configs: 'tmpfs' },
 ];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-mutants-'));

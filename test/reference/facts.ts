@@ -35,6 +35,11 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   const same = (what: string, a: unknown, b: unknown) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) d.push(`${what}: daxpin ${JSON.stringify(a)}, reference ${JSON.stringify(b)}`);
   };
+  // Both say whether the case can run at all (a filesystem op needs the filesystem's mount).
+  if (rec.status === 'unsupported' || ref.unsupported !== undefined) {
+    same('unsupported', rec.status === 'unsupported', ref.unsupported !== undefined);
+    return d;
+  }
   if (rec.status !== 'done') d.push(`daxpin's case did not finish: ${rec.status} ${rec.error ?? ''}`);
   same('map', { ok: rec.map.ok, errno: rec.map.errno }, ref.map);
   if (!ref.map.ok) return d;
@@ -55,6 +60,7 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   same('release', { ok: rec.release.ok, errno: rec.release.errno, result: rec.release.result }, ref.release);
   same('file.before', fileShape(rec.file.before), fileShape(ref.file!.before));
   same('file.after', fileShape(rec.file.after), fileShape(ref.file!.after));
+  same('file.pathAfter', rec.file.pathAfter, ref.file!.pathAfter);
   same('sigbus', [...rec.sigbus].sort(), [...ref.sigbus!].sort());
   const pages = ref.views!.pages;
   for (const v of VIEWS) {

@@ -26,7 +26,7 @@ const rec = (): CaseRecord =>
     pin: { ok: true, errno: null, held: false, evidence: null },
     op: { result: 0, dedupe: null, asleepAtRelease: false, hung: null },
     release: { ok: true, errno: null, ms: null, result: null },
-    file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] } },
+    file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] }, pathAfter: { ok: true, errno: null } },
     views: { buffer: 'zero', pipe: 'n/a', file: 'zero', peer: 'n/a', canary: 'n/a' },
     viewDetail: { buffer: { pages: 'zzzz', counts: {} as never, foreignFrom: [] }, file: { pages: 'zzzz', counts: {} as never, foreignFrom: [] } },
     sigbus: [],
@@ -39,7 +39,7 @@ const facts = (): ReferenceFacts => ({
   pmd: false,
   map: { ok: true, errno: null },
   pin: { ok: true, errno: null, held: false },
-  file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] } },
+  file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] }, pathAfter: { ok: true, errno: null } },
   op: { started: true, ok: true, errno: null, result: 0, dedupe: null, returnedMs: 2, asleepAtRelease: false, blockedUntilRelease: false, hung: null },
   release: { ok: true, errno: null, result: null },
   views: { pages: { buffer: 'zzzz', pipe: '----', file: 'zzzz', peer: '----', canary: '' } },
@@ -65,6 +65,7 @@ t.test('agreement, and each kind of disagreement', async (t) => {
   differ((r) => (r.release.result = 16384), /^release/);
   differ((r) => (r.file.after = { size: 65536, blocks: 128, extents: [] }), /file.after/);
   differ((r) => (r.file.before!.extents![0].flags = 1), /file.before/);
+  differ((r) => (r.file.pathAfter = { ok: false, errno: 'ENOENT' }), /file.pathAfter/);
   differ((r) => (r.sigbus = ['buffer']), /sigbus/);
   differ((r) => (r.canary.files = 4), /canary.files/);
   differ((r) => (r.status = 'error'), /did not finish/);
@@ -81,6 +82,14 @@ t.test('agreement, and each kind of disagreement', async (t) => {
   const refused = facts();
   refused.map = { ok: false, errno: 'EOPNOTSUPP' };
   t.match(factDifferences(rec(), refused), [/^map/], 'a refused map ends the comparison');
+});
+
+t.test('a case that cannot run here on one side only disagrees; on both, nothing else is compared', async (t) => {
+  const unsupported = { ...rec(), status: 'unsupported' as const, reason: 'freeze needs a filesystem daxpin mounted itself' };
+  const refUnsupported: ReferenceFacts = { caseId: 'none.freeze.pte-shared', unsupported: 'freeze needs the mount', daxVerified: false, pmd: null, map: { ok: false, errno: null }, wallMs: 0 };
+  t.same(factDifferences(unsupported, refUnsupported), [], 'both: agreed');
+  t.match(factDifferences(unsupported, facts()), [/^unsupported: daxpin true, reference false/]);
+  t.match(factDifferences(rec(), refUnsupported), [/^unsupported: daxpin false, reference true/]);
 });
 
 t.test('file shapes leave block addresses out', async (t) => {
