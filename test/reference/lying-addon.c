@@ -63,6 +63,8 @@ static int lie_for(const char *name) {
       if (!strcmp(code, "EINVAL")) return EINVAL;
       if (!strcmp(code, "EPERM")) return EPERM;
       if (!strcmp(code, "EFAULT")) return EFAULT;
+      if (!strcmp(code, "EBUSY")) return EBUSY;
+      if (!strcmp(code, "EIO")) return EIO;
       return atoi(code) > 0 ? atoi(code) : EIO;
     }
     p = end ? end + 1 : NULL;
