@@ -38,7 +38,7 @@
 //
 // Output fields (one object per case): caseId, daxVerified, pmd, map, pin {ok, errno,
 // held}, op {started, ok, errno, result, dedupe {status, bytesDeduped}, returnedMs,
-// asleepAtRelease, blockedUntilRelease, hung}, release {ok, errno, result}, file {before,
+// seenAsleep (the hold saw its thread asleep in its call), asleepAtRelease, blockedUntilRelease, hung}, release {ok, errno, result}, file {before,
 // after} each {size, blocks, extents} (stat; FIEMAP over the pinned range, bytes, without
 // FIEMAP_FLAG_SYNC: looking must not write the file back; extents null where FIEMAP is
 // refused) and pathAfter {ok, errno} (lstat of the file's path once everything settled:
@@ -886,9 +886,12 @@ static size_t pread_all(int fd, unsigned char *b, size_t len, off_t off) {
 }
 
 // The hold: until the op returns, it has slept in the kernel for dwell_ms (evidence
-// mode), or hold_ms passed. Returns whether the op had returned.
+// mode), or hold_ms passed. Returns whether the op had returned. seen_asleep: a sample
+// found the op's thread asleep in its call (daxpin's op.wait is not null then).
+static int seen_asleep;
 static int hold(struct call *op, double op_start) {
   double deadline = op_start + opt.hold_ms;
+  seen_asleep = 0;
   if (opt.fixed_hold) {
     sleep_until(deadline);
     return call_wait(op, now_ms());
@@ -901,6 +904,7 @@ static int hold(struct call *op, double op_start) {
     if (call_wait(op, next)) return 1;
     char s = op->in_kernel ? task_state(op->tid) : 'R';
     if ((s == 'S' || s == 'D') && op->in_kernel) {
+      seen_asleep = 1;
       if (asleep_since < 0) asleep_since = now_ms();
       else if (now_ms() - asleep_since >= opt.dwell_ms) return 0;
     } else {
@@ -1205,8 +1209,8 @@ static int run_case(const char *id, const struct spec *s) {
   else jf(",\"result\":%ld", op.ret);
   if (s->op == OP_DEDUPE && !op.err) jf(",\"dedupe\":{\"status\":\"%s\",\"bytesDeduped\":%ld}", op.aux == 0 ? "same" : "differs", op.ret);
   else jf(",\"dedupe\":null");
-  jf(",\"returnedMs\":%.1f,\"asleepAtRelease\":%s,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start,
-     asleep_at_release ? "true" : "false", blocked ? "true" : "false", hung);
+  jf(",\"returnedMs\":%.1f,\"seenAsleep\":%s,\"asleepAtRelease\":%s,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start,
+     seen_asleep ? "true" : "false", asleep_at_release ? "true" : "false", blocked ? "true" : "false", hung);
   jf(",\"release\":{");
   jresult(release_err);
   if (release_result >= 0) jf(",\"result\":%ld}", release_result);

@@ -32,6 +32,8 @@ export interface ReferenceFacts {
     result: number | null;
     dedupe: { status: 'same' | 'differs'; bytesDeduped: number } | null;
     returnedMs: number | null;
+    /** The hold saw the op's thread asleep in its call (evidence mode samples; daxpin's op.wait). */
+    seenAsleep: boolean;
     asleepAtRelease: boolean;
     blockedUntilRelease: boolean;
     hung: string | null;

@@ -49,9 +49,12 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   // Timing-dependent: an op that sleeps in its call for the dwell (writeback of a
   // 4 MiB file before a collapse, say, on a busy machine) is released on that evidence,
   // and is then "blocked until release" and writes no canaries; whether it sleeps that
-  // long is the disk's and the scheduler's doing, not the pin's. Where either side's op
-  // slept at the release, these are not compared; everything else still is.
-  const slept = rec.op.asleepAtRelease || op.asleepAtRelease;
+  // long is the disk's and the scheduler's doing, not the pin's. Where either side saw
+  // its op asleep in its call while holding (FIFREEZE's RCU grace period lasts about
+  // the 25 ms dwell: its release came on evidence or not, and the thaw after it may
+  // still be running at the release, not asleep), these are not compared; everything
+  // else still is.
+  const slept = rec.op.asleepAtRelease || op.asleepAtRelease || rec.op.wait !== null || op.seenAsleep;
   if (!slept) {
     same('op.blockedUntilRelease', rec.op.blockedUntilRelease, op.blockedUntilRelease);
     same('canary.files', rec.canary.files, ref.canary!.files);

@@ -40,7 +40,7 @@ const facts = (): ReferenceFacts => ({
   map: { ok: true, errno: null },
   pin: { ok: true, errno: null, held: false },
   file: { before: { size: 262144, blocks: 512, extents: [{ logical: 65536, physical: 0, length: 16384, flags: 7 }] }, after: { size: 262144, blocks: 480, extents: [] }, pathAfter: { ok: true, errno: null } },
-  op: { started: true, ok: true, errno: null, result: 0, dedupe: null, returnedMs: 2, asleepAtRelease: false, blockedUntilRelease: false, hung: null },
+  op: { started: true, ok: true, errno: null, result: 0, dedupe: null, returnedMs: 2, seenAsleep: false, asleepAtRelease: false, blockedUntilRelease: false, hung: null },
   release: { ok: true, errno: null, result: null },
   views: { pages: { buffer: 'zzzz', pipe: '----', file: 'zzzz', peer: '----', canary: '' } },
   canary: { files: 0, bytes: 0 },
@@ -79,6 +79,21 @@ t.test('agreement, and each kind of disagreement', async (t) => {
   slept.op.blockedUntilRelease = true;
   slept.canary.files = 4;
   t.same(factDifferences(slept, facts()), [], 'an op that slept at the release: whether it waited and the canaries are timing, not compared');
+  const sleptBefore = rec();
+  sleptBefore.op.wait = { state: 'D', wchan: 'synchronize_rcu_normal', site: ['synchronize_rcu_normal', 'freeze_super'], atMs: 24.7 };
+  sleptBefore.canary.files = 0;
+  const refCanaries = facts();
+  refCanaries.canary = { files: 1, bytes: 262144 };
+  refCanaries.views!.pages.canary = 'o'.repeat(64);
+  t.same(factDifferences(sleptBefore, refCanaries), [], "daxpin saw its op asleep while holding, not at the release: the canaries are timing");
+  const refSlept = facts();
+  refSlept.op!.seenAsleep = true;
+  refSlept.canary = { files: 1, bytes: 262144 };
+  refSlept.views!.pages.canary = 'o'.repeat(64);
+  t.same(factDifferences(rec(), refSlept), [], 'the reference saw its op asleep while holding: the same');
+  const notSlept = facts();
+  notSlept.canary = { files: 1, bytes: 262144 };
+  t.match(factDifferences(rec(), notSlept), [/canary.files/], 'an op seen asleep on neither side: the canaries are compared');
   const refused = facts();
   refused.map = { ok: false, errno: 'EOPNOTSUPP' };
   t.match(factDifferences(rec(), refused), [/^map/], 'a refused map ends the comparison');
