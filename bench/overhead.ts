@@ -5,6 +5,8 @@
 // Both hold alike (the same release policy and parameters), both write canaries when
 // the op returned while pinned, both append and fsync a result line per case. Raw
 // wall times per case, nothing subtracted; the ratio is Σ medians daxpin / Σ medians C.
+// A case daxpin records `unsupported` on this host (an NBD or RDMA pin without its
+// kernel module) is not timed on either side: the record says so, no list does.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,33 +96,42 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
     canaryBytes: o.canaryKb * 1024,
     extentHint: prepared.pmdExtentHint,
     fuseDir: workDir,
+    mount: prepared.mount,
     // Both write their results next to each other, in the work directory (not the filesystem under test).
     results: path.join(workDir, `reference-${configName}.jsonl`),
   });
   const out = new DurableLines(path.join(workDir, `overhead-${configName}.jsonl`), 'create');
   const cases = filterCases(casesFor(config, 'default'), o.cases?.split(','));
   const samples = new Map<string, Sample>(cases.map((x) => [x.id, { daxpinMs: [], jsonlMs: [], cMs: [], daxpinCanaries: [], cCanaries: [] }]));
+  /** Cases daxpin recorded unsupported here, with the record's reason. */
+  const unsupported = new Map<string, string>();
   let workerStartMs = NaN;
   try {
     // The first case pays for the worker (node, the FUSE peer, its mount): measured apart.
     const t0 = performance.now();
-    await orchestrator.runCase(cases[0], prepared.testDir, prepared.pmdExtentHint);
+    const first = await orchestrator.runCase(cases[0], prepared.testDir, prepared.pmdExtentHint, prepared.mount);
     const firstCaseMs = performance.now() - t0;
-    await c.run(cases[0].id);
+    if (first.status !== 'unsupported') await c.run(cases[0].id);
     const warm = performance.now();
-    await orchestrator.runCase(cases[0], prepared.testDir, prepared.pmdExtentHint);
+    await orchestrator.runCase(cases[0], prepared.testDir, prepared.pmdExtentHint, prepared.mount);
     workerStartMs = firstCaseMs - (performance.now() - warm);
 
     for (let rep = 0; rep < o.reps; rep++) {
       for (const x of cases) {
+        if (unsupported.has(x.id)) continue;
         const s = samples.get(x.id)!;
         // Alternate who goes first so neither always runs on a cache the other warmed.
         const order = rep % 2 === 0 ? ['daxpin', 'c'] : ['c', 'daxpin'];
         for (const who of order) {
           if (who === 'daxpin') {
             const a = performance.now();
-            const rec = await orchestrator.runCase(x, prepared.testDir, prepared.pmdExtentHint);
+            const rec = await orchestrator.runCase(x, prepared.testDir, prepared.pmdExtentHint, prepared.mount);
             const b = performance.now();
+            if (rec.status === 'unsupported') {
+              // Rep 0 runs daxpin first: the C side is never asked for such a case.
+              unsupported.set(x.id, rec.reason ?? 'unsupported');
+              break;
+            }
             out.writeLine(JSON.stringify(rec));
             const e = performance.now();
             s.daxpinMs.push(e - a);
@@ -143,8 +154,9 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
     await prepared.teardown();
   }
 
+  const timed = cases.filter((x) => !unsupported.has(x.id));
   const groups = new Map<string, Case[]>();
-  for (const x of cases) groups.set(x.pinMethod.name, [...(groups.get(x.pinMethod.name) ?? []), x]);
+  for (const x of timed) groups.set(x.pinMethod.name, [...(groups.get(x.pinMethod.name) ?? []), x]);
   const med = (x: Case, k: 'daxpinMs' | 'cMs' | 'jsonlMs') => median(samples.get(x.id)![k]);
   const rows = [...groups].map(([pin, xs]) => {
     const d = sum(xs.map((x) => med(x, 'daxpinMs')));
@@ -159,22 +171,28 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
       canaryMismatches: xs.filter((x) => median(samples.get(x.id)!.daxpinCanaries) !== median(samples.get(x.id)!.cCanaries)).length,
     };
   });
-  const dSum = sum(cases.map((x) => med(x, 'daxpinMs')));
-  const bSum = sum(cases.map((x) => med(x, 'cMs')));
+  const dSum = sum(timed.map((x) => med(x, 'daxpinMs')));
+  const bSum = sum(timed.map((x) => med(x, 'cMs')));
   const ratio = dSum / bSum;
   const mismatched = sum(rows.map((r) => r.canaryMismatches));
   const notes = [
     `hold ${o.holdMode} (at most ${o.holdMs} ms; dwell ${o.dwellMs} ms), settle ${o.settleMs} ms, canaries ${o.canaryKb} KiB; ${o.reps} reps interleaved, medians per case; nothing subtracted`,
     'daxpin = Orchestrator.runCase + JSONL write (fsync) per case, in this process; C = case id written to test/reference/case.c --serve until its fsync\'d result line is read back',
   ];
+  if (unsupported.size) {
+    const reasons = new Map<string, number>();
+    for (const r of unsupported.values()) reasons.set(r, (reasons.get(r) ?? 0) + 1);
+    notes.push(`${unsupported.size} cases not timed: daxpin recorded them unsupported here (${[...reasons].map(([r, n]) => `${n}× ${r}`).join('; ')})`);
+  }
   if (mismatched) notes.push(`${mismatched} cases did different canary work in daxpin and C (an op that returned on one side within the hold and not on the other)`);
   return {
     bench: `overhead.${configName}`,
     summary: {
       config: configName,
-      cases: cases.length,
-      daxpinMsPerCase: round(dSum / cases.length, 2),
-      cMsPerCase: round(bSum / cases.length, 2),
+      cases: timed.length,
+      unsupportedCases: unsupported.size,
+      daxpinMsPerCase: round(dSum / timed.length, 2),
+      cMsPerCase: round(bSum / timed.length, 2),
       ratio: round(ratio, 2),
       workerStartMs: round(workerStartMs),
       prepareMs: round(prepMs),

@@ -167,8 +167,12 @@ export interface CaseRecord {
   views: Views;
   /** Per view: page letters, record counts and the sources of foreign bytes. */
   viewDetail: Partial<Record<ViewName, ViewDetail>>;
-  /** The pinned file before the op (after the pin) and after everything settled; after is null once unlinked. */
-  file: { before: FileFacts | null; after: FileFacts | null };
+  /**
+   * The pinned file before the op (after the pin) and after everything settled; after is
+   * null once unlinked. pathAfter: lstat of the file's path once everything settled
+   * (ENOENT once unlinked, or lost with a tmpfs unmount); null when not looked at.
+   */
+  file: { before: FileFacts | null; after: FileFacts | null; pathAfter: SyscallResult | null };
   /** Where a SIGBUS was taken on access after the op, e.g. ['buffer']. Empty: none. */
   sigbus: string[];
   /** The pin's own completion after release (the I/O returned, the pipe drained ...). */
@@ -337,7 +341,7 @@ export function unmeasuredCase(id: CaseIdentity): CaseRecord {
     op: notStartedOp(),
     views: { buffer: 'n/a', pipe: 'n/a', file: 'n/a', peer: 'n/a', canary: 'n/a' },
     viewDetail: {},
-    file: { before: null, after: null },
+    file: { before: null, after: null, pathAfter: null },
     sigbus: [],
     release: { ok: false, errno: null, ms: null, result: null },
     kernelLog: [],

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Case, LayoutOp, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_FILE_PAGES, PMD_SIZE, PTE_FILE_PAGES } from '../cases/matrix';
 import { ORIGINAL, Tag, ViewExpectation, ViewReading, WRITTEN, fillPattern, makePattern, readView, tagKey } from '../cases/patterns';
-import { FileFacts, HungState, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
+import { FileFacts, HungState, SyscallResult, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
 import {
   BlockingCall,
   FALLOC_FL_COLLAPSE_RANGE,
@@ -139,11 +139,21 @@ function fileFacts(fd: number): FileFacts {
   return { size: st.size, blocks: st.blocks, extents };
 }
 
+/** lstat of a path: is it there (what an unlink did, seen rather than taken from its return value). */
+function lookUp(p: string): SyscallResult {
+  try {
+    fs.lstatSync(p);
+    return OK;
+  } catch (e) {
+    return failure(e);
+  }
+}
+
 /**
  * One look at a thread: is it inside its call, in which state; wchan and stack only when
- * it sleeps there and `withStack` (see stackDue). The call's boundaries are read before and after /proc: only a call
- * that was in progress across both reads is the one /proc saw (a thread that has just
- * left its call sleeps in the pool's own wait).
+ * it sleeps there and `withStack` (see stackDue). The call's boundaries are read before
+ * and after /proc: only a call that was in progress across both reads is the one /proc
+ * saw (a thread that has just left its call sleeps in the pool's own wait).
  */
 function sampleThread(tid: number, sinceMs: number, withStack = true): ThreadSample {
   const before = native.callPhase(tid);
@@ -193,7 +203,7 @@ export async function runTimeline(
     op: notStartedOp(),
     views: { ...NA_VIEWS },
     viewDetail: {},
-    file: { before: null, after: null },
+    file: { before: null, after: null, pathAfter: null },
     sigbus: [],
     release: { ok: true, errno: null, ms: null, result: null },
     canary: { files: 0, bytes: 0, reusedPinnedBytes: null },
@@ -307,10 +317,11 @@ export async function runTimeline(
       if (r.sigbus) obs.sigbus.push('buffer');
       else record('buffer', readView(r.data, legit, PIN_FIRST_PAGE));
     }
+    obs.file.pathAfter = lookUp(files.path);
     if (files.fd >= 0) {
       record('file', readView(preadAll(files.fd, pinOff, pinLen), legit, PIN_FIRST_PAGE));
       obs.file.after = fileFacts(files.fd);
-    } else if (c.layoutOp.kind === 'umount' && fs.existsSync(files.path)) {
+    } else if (c.layoutOp.kind === 'umount' && obs.file.pathAfter.ok) {
       // The still-linked file after its eviction at unmount, read from the filesystem mounted again.
       const fd = fs.openSync(files.path, fs.constants.O_RDONLY);
       try {

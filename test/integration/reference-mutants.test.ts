@@ -19,6 +19,11 @@ const SLICE: Mutation[] = [
   { lie: 'uring-io', cases: 'uring-read.punch-hole.pte-shared', configs: 'tmpfs' },
   { lie: 'uring-register', cases: 'uring-fixed.punch-hole.pte-shared', configs: 'ext4' },
   { lie: 'vmsplice', cases: 'vmsplice.punch-hole.pte-shared', configs: 'tmpfs' },
+  { lie: 'unlink', cases: 'none.unlink.pte-shared', configs: 'tmpfs' },
+  { lie: 'aio-io', cases: 'aio-read.punch-hole.pte-shared', configs: 'tmpfs' },
+  { lie: 'freeze', cases: 'none.freeze.pte-shared', configs: 'ext4' },
+  // A real unmount of tmpfs loses the file; the lie leaves it (file.pathAfter).
+  { lie: 'umount', cases: 'none.umount.pte-shared-unmapped', configs: 'tmpfs' },
 ];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxpin-mutants-'));

@@ -17,7 +17,15 @@
 //
 // O_DIRECT pins go to a one-file FUSE filesystem served by a child process of this
 // program (FOPEN_DIRECT_IO): the kernel pins the pages, sends the request and waits
-// until the child answers, which it does when told to: that is the release.
+// until the child answers, which it does when told to: that is the release. The pins
+// it makes: none, odirect-read/-write (pread/pwrite), uring-read/-write (io_uring
+// READ/WRITE), aio-read/-write (io_submit, then io_getevents, on one thread),
+// uring-fixed, vmsplice. Not the NBD and RDMA pins.
+//
+// The filesystem ops (freeze, umount, unlink-umount) need the filesystem's mount, as
+// daxpin's do (--mount-source/-target/-type/-data: what it was mounted with); without
+// it such a case prints {caseId, unsupported}. umount mounts the filesystem again at
+// once with those (flags 0), as daxpin does, and makes DIR again on it.
 //
 // usage: case [options] DIR CASE-ID      one case; one JSON line on stdout
 //        case [options] --serve DIR      case ids on stdin, one JSON line each
@@ -26,13 +34,15 @@
 //          --canary-bytes N (262144) --extent-hint (2 MiB XFS extent size hint for
 //          pmd mappings) --fuse-dir DIR (where to mount the FUSE peer; default DIR)
 //          --results FILE (append and fsync each line, as daxpin does its JSONL)
+//          --mount-source DEV --mount-target DIR --mount-type FS --mount-data OPTS
 //
 // Output fields (one object per case): caseId, daxVerified, pmd, map, pin {ok, errno,
 // held}, op {started, ok, errno, result, dedupe {status, bytesDeduped}, returnedMs,
-// asleepAtRelease, blockedUntilRelease, hung}, release {ok, errno, result}, file {before,
+// seenAsleep (the hold saw its thread asleep in its call), asleepAtRelease, blockedUntilRelease, hung}, release {ok, errno, result}, file {before,
 // after} each {size, blocks, extents} (stat; FIEMAP over the pinned range, bytes, without
 // FIEMAP_FLAG_SYNC: looking must not write the file back; extents null where FIEMAP is
-// refused), views.pages {buffer, pipe, file, peer, canary}: one letter per 4 KiB page,
+// refused) and pathAfter {ok, errno} (lstat of the file's path once everything settled:
+// ENOENT once unlinked), views.pages {buffer, pipe, file, peer, canary}: one letter per 4 KiB page,
 // decoded here from the bytes read back, by role (what the view may hold):
 //   o the view's own bytes at their own page    w this case's written bytes at their own page
 //   p the op's peer file's bytes copied in       s any of these at another page (moved)
@@ -44,6 +54,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fiemap.h>
+#include <linux/aio_abi.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
@@ -100,7 +111,8 @@ static struct {
   long hold_ms, dwell_ms, sample_ms, settle_ms, signal_wait_ms, canary_bytes;
   int fixed_hold, extent_hint;
   const char *dir, *fuse_dir, *results;
-} opt = {300, 25, 2, 1000, 1000, 262144, 0, 0, NULL, NULL, NULL};
+  const char *mount_source, *mount_target, *mount_type, *mount_data;
+} opt = {300, 25, 2, 1000, 1000, 262144, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static double now_ms(void) {
   struct timespec t;
@@ -293,6 +305,7 @@ struct call {
   long ret;
   int err;
   long aux;
+  double returned_at;  // when the call's last syscall returned, if it did more after (0: done_at)
   double done_at;
   int done;
   int efd;  // written when done (poll on it)
@@ -306,7 +319,7 @@ static void *call_thread(void *arg) {
   int err = c->fn(c);
   pthread_mutex_lock(&c->mu);
   c->err = err;
-  c->done_at = now_ms();
+  c->done_at = c->returned_at ? c->returned_at : now_ms();
   c->done = 1;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
@@ -602,12 +615,14 @@ static void ring_close(struct ring *r) {
 }
 
 // --- the case
-enum pin { PIN_NONE, PIN_FUSE_READ, PIN_FUSE_WRITE, PIN_URING_READ, PIN_URING_WRITE, PIN_URING_FIXED, PIN_VMSPLICE };
+enum pin { PIN_NONE, PIN_FUSE_READ, PIN_FUSE_WRITE, PIN_URING_READ, PIN_URING_WRITE, PIN_AIO_READ, PIN_AIO_WRITE, PIN_URING_FIXED, PIN_VMSPLICE };
 enum op { OP_TRUNCATE_SHRINK, OP_TRUNCATE_ZERO, OP_PUNCH_HOLE, OP_ZERO_RANGE, OP_COLLAPSE_RANGE, OP_INSERT_RANGE,
-          OP_FICLONE_DEST, OP_FICLONE_SRC, OP_FICLONERANGE, OP_DEDUPE, OP_COPY_RANGE, OP_UNLINK, OP_DAX_FLAG };
-static const char *PINS[] = {"none", "odirect-read", "odirect-write", "uring-read", "uring-write", "uring-fixed", "vmsplice"};
+          OP_FICLONE_DEST, OP_FICLONE_SRC, OP_FICLONERANGE, OP_DEDUPE, OP_COPY_RANGE, OP_UNLINK, OP_DAX_FLAG,
+          OP_FREEZE, OP_UMOUNT, OP_UNLINK_UMOUNT };
+static const char *PINS[] = {"none", "odirect-read", "odirect-write", "uring-read", "uring-write", "aio-read", "aio-write", "uring-fixed", "vmsplice"};
 static const char *OPS[] = {"truncate-shrink", "truncate-zero", "punch-hole", "zero-range", "collapse-range", "insert-range",
-                            "ficlone-dest", "ficlone-src", "ficlonerange", "dedupe", "copy-range", "unlink", "dax-flag"};
+                            "ficlone-dest", "ficlone-src", "ficlonerange", "dedupe", "copy-range", "unlink", "dax-flag",
+                            "freeze", "umount", "unlink-umount"};
 static const char *MAPPINGS[] = {"pte-shared", "pte-shared-unmapped", "pte-private", "pte-sync", "pmd-shared", "pmd-shared-unmapped", "pmd-sync"};
 
 struct spec {
@@ -624,7 +639,8 @@ static int lookup(const char *name, const char **table, int n) {
 static int parse(const char *id, struct spec *s) {
   char pin[64], op[64], map[64];
   if (sscanf(id, "%63[^.].%63[^.].%63s", pin, op, map) != 3) return -1;
-  int p = lookup(pin, PINS, 7), o = lookup(op, OPS, 13), m = lookup(map, MAPPINGS, 7);
+#define N(a) ((int)(sizeof a / sizeof a[0]))
+  int p = lookup(pin, PINS, N(PINS)), o = lookup(op, OPS, N(OPS)), m = lookup(map, MAPPINGS, N(MAPPINGS));
   if (p < 0 || o < 0 || m < 0) return -1;
   s->pin = p;
   s->op = o;
@@ -637,7 +653,32 @@ static int parse(const char *id, struct spec *s) {
 struct files {
   char path[4096], peer_path[4096 + 8];
   int fd, peer_fd;
+  int freeze_fd;  // the directory a freeze op froze the filesystem through (thawed again at clean-up)
 };
+
+// mkdir -p: DIR again on the filesystem mounted again after an umount op.
+static void make_dirs(const char *dir) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || !*s) {
+      char c = *s;
+      *s = 0;
+      if (mkdir(p, 0755) != 0 && errno != EEXIST) fprintf(stderr, "case: mkdir %s: %s\n", p, strerror(errno));
+      *s = c;
+      if (!c) break;
+    }
+  }
+}
+
+// After an umount op that unmounted: mount the filesystem again, as it was mounted.
+static void mount_again(void) {
+  if (mount(opt.mount_source, opt.mount_target, opt.mount_type, 0, opt.mount_data) != 0) {
+    fprintf(stderr, "case: mount again after umount: %s\n", strerror(errno));
+    return;
+  }
+  make_dirs(opt.dir);
+}
 struct op_arg {
   enum op op;
   struct files *f;
@@ -689,6 +730,35 @@ static int run_op(struct call *c) {
         r = SYSCALL(c, close(fd));
       }
       break;
+    case OP_FREEZE: {
+      // The thaw is part of the op: canaries and views come after it, never into a frozen fs.
+      int arg = 0;
+      f->freeze_fd = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (f->freeze_fd < 0) return errno;
+      r = SYSCALL(c, ioctl(f->freeze_fd, FIFREEZE, &arg));
+      if (r == 0) r = SYSCALL(c, ioctl(f->freeze_fd, FITHAW, &arg));
+      break;
+    }
+    case OP_UMOUNT:
+    case OP_UNLINK_UMOUNT: {
+      // Only the pin (and, when still mapped, the mapping: EBUSY) keeps the inode alive.
+      r = a->op == OP_UNLINK_UMOUNT ? SYSCALL(c, unlink(f->path)) : 0;
+      if (r == 0) {
+        int fd = f->fd;
+        f->fd = -1;
+        r = SYSCALL(c, close(fd));
+      }
+      if (r == 0) {
+        r = SYSCALL(c, umount2(opt.mount_target, 0));
+        int err = errno;
+        if (r == 0) {
+          c->returned_at = now_ms();
+          mount_again();
+        }
+        errno = err;
+      }
+      break;
+    }
     case OP_DAX_FLAG: {
       struct fsxattr fa;
       memset(&fa, 0, sizeof fa);
@@ -710,6 +780,7 @@ struct pin_io {
   int fd;
   char *buf;
   struct ring *ring;
+  aio_context_t aio;
 };
 static int run_pin_io(struct call *c) {
   struct pin_io *p = c->arg;
@@ -717,6 +788,29 @@ static int run_pin_io(struct call *c) {
   switch (p->pin) {
     case PIN_FUSE_READ: r = SYSCALL(c, pread(p->fd, p->buf, PIN_LEN, PIN_OFF)); break;
     case PIN_FUSE_WRITE: r = SYSCALL(c, pwrite(p->fd, p->buf, PIN_LEN, PIN_OFF)); break;
+    case PIN_AIO_READ:
+    case PIN_AIO_WRITE: {
+      // Where the file has no async direct I/O (FUSE without FUSE_ASYNC_DIO), io_submit
+      // itself waits for the answer; io_getevents then collects it.
+      struct iocb cb;
+      memset(&cb, 0, sizeof cb);
+      cb.aio_lio_opcode = p->pin == PIN_AIO_READ ? IOCB_CMD_PREAD : IOCB_CMD_PWRITE;
+      cb.aio_fildes = p->fd;
+      cb.aio_buf = (uintptr_t)p->buf;
+      cb.aio_nbytes = PIN_LEN;
+      cb.aio_offset = PIN_OFF;
+      struct iocb *cbs[1] = {&cb};
+      r = SYSCALL(c, syscall(__NR_io_submit, p->aio, 1, cbs));
+      if (r < 0) return errno;
+      if (r == 0) return EAGAIN;
+      struct io_event ev;
+      do r = SYSCALL(c, syscall(__NR_io_getevents, p->aio, 1, 1, &ev, NULL));
+      while (r < 0 && errno == EINTR);
+      if (r < 0) return errno;
+      if (ev.res < 0) return (int)-ev.res;
+      c->ret = (long)ev.res;
+      return 0;
+    }
     default: {
       struct ring *g = p->ring;
       unsigned *tail = (unsigned *)(g->sq + g->p.sq_off.tail), mask = *(unsigned *)(g->sq + g->p.sq_off.ring_mask);
@@ -792,9 +886,12 @@ static size_t pread_all(int fd, unsigned char *b, size_t len, off_t off) {
 }
 
 // The hold: until the op returns, it has slept in the kernel for dwell_ms (evidence
-// mode), or hold_ms passed. Returns whether the op had returned.
+// mode), or hold_ms passed. Returns whether the op had returned. seen_asleep: a sample
+// found the op's thread asleep in its call (daxpin's op.wait is not null then).
+static int seen_asleep;
 static int hold(struct call *op, double op_start) {
   double deadline = op_start + opt.hold_ms;
+  seen_asleep = 0;
   if (opt.fixed_hold) {
     sleep_until(deadline);
     return call_wait(op, now_ms());
@@ -807,6 +904,7 @@ static int hold(struct call *op, double op_start) {
     if (call_wait(op, next)) return 1;
     char s = op->in_kernel ? task_state(op->tid) : 'R';
     if ((s == 'S' || s == 'D') && op->in_kernel) {
+      seen_asleep = 1;
       if (asleep_since < 0) asleep_since = now_ms();
       else if (now_ms() - asleep_since >= opt.dwell_ms) return 0;
     } else {
@@ -820,7 +918,7 @@ static unsigned seq;
 // One case; appends its JSON object to js. Returns 3 when the op is stuck.
 static int run_case(const char *id, const struct spec *s) {
   double t0 = now_ms();
-  struct files f = {.fd = -1, .peer_fd = -1};
+  struct files f = {.fd = -1, .peer_fd = -1, .freeze_fd = -1};
   size_t pages = s->pmd ? PMD_FILE_PAGES : PTE_FILE_PAGES, file_len = pages * PAGE;
   uint32_t file_id = (uint32_t)(random() & 0x7ffffffe) + 1;
   uint32_t peer_id = 0;
@@ -830,6 +928,11 @@ static int run_case(const char *id, const struct spec *s) {
   kmsg_drain();
   read_tainted();
   jf("{\"caseId\":\"%s\"", id);
+  if ((s->op == OP_FREEZE || s->op == OP_UMOUNT || s->op == OP_UNLINK_UMOUNT) &&
+      !(opt.mount_source && opt.mount_target && opt.mount_type && opt.mount_data)) {
+    jf(",\"unsupported\":\"%s needs the filesystem's mount (--mount-source, --mount-target, --mount-type, --mount-data)\"}\n", OPS[s->op]);
+    return 0;
+  }
 
   // the file, written before any mapping exists
   f.fd = open(f.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -885,6 +988,7 @@ static int run_case(const char *id, const struct spec *s) {
   int map_err = mapped ? 0 : errno;
   int sigbus_fault = 0, sigbus_write = 0, sigbus_buffer = 0;
   struct ring ring = {.fd = -1};
+  aio_context_t aio = 0;
   int pipefd[2] = {-1, -1}, pin_fd = -1, held = 0, pin_err = 0, pin_io = 0;
   struct call io;
   struct pin_io pio;
@@ -920,7 +1024,7 @@ static int run_case(const char *id, const struct spec *s) {
       break;
     }
     default: {
-      int reading = s->pin == PIN_FUSE_READ || s->pin == PIN_URING_READ;
+      int reading = s->pin == PIN_FUSE_READ || s->pin == PIN_URING_READ || s->pin == PIN_AIO_READ;
       pin_fd = open(peer.file, (reading ? O_RDONLY : O_WRONLY) | O_DIRECT | O_CLOEXEC);
       if (pin_fd < 0) die("open FUSE file");
       peer_drain_held();
@@ -931,7 +1035,14 @@ static int run_case(const char *id, const struct spec *s) {
         pin_err = ring_open(&ring);
         if (pin_err) break;
       }
-      pio = (struct pin_io){s->pin, pin_fd, map + PIN_OFF, &ring};
+      if (s->pin == PIN_AIO_READ || s->pin == PIN_AIO_WRITE) {
+        if (syscall(__NR_io_setup, 1, &aio) != 0) {
+          pin_err = errno;
+          aio = 0;
+          break;
+        }
+      }
+      pio = (struct pin_io){s->pin, pin_fd, map + PIN_OFF, &ring, aio};
       call_start(&io, run_pin_io, &pio);
       pin_io = 1;
       // The kernel pins the pages before it sends the request: a held request is a held pin.
@@ -1044,7 +1155,7 @@ static int run_case(const char *id, const struct spec *s) {
     hung = call_wait(&op, now_ms() + opt.signal_wait_ms) ? "\"interruptible\"" : "\"uninterruptible\"";
   }
   if (!op.done) {
-    jf(",\"file\":{\"before\":%s,\"after\":null},\"op\":{\"started\":true,\"ok\":false,\"errno\":null,\"result\":null,\"dedupe\":null,"
+    jf(",\"file\":{\"before\":%s,\"after\":null,\"pathAfter\":null},\"op\":{\"started\":true,\"ok\":false,\"errno\":null,\"result\":null,\"dedupe\":null,"
        "\"returnedMs\":null,\"asleepAtRelease\":%s,\"blockedUntilRelease\":false,\"hung\":%s,\"taskState\":\"%c\"}}\n",
        before, asleep_at_release ? "true" : "false", hung, state);
     return 3;  // views not read: reading the file could block behind the stuck op
@@ -1059,9 +1170,20 @@ static int run_case(const char *id, const struct spec *s) {
     if (guarded_copy(view, map + PIN_OFF, PIN_LEN)) page_string(buffer_pages, view, PIN_LEN, PIN_PAGES, PIN_FIRST_PAGE, &roles);
     else sigbus_buffer = 1;
   }
+  // Is the file's path still there? What an unlink (or an umount that lost it) did.
+  struct stat path_st;
+  int path_err = lstat(f.path, &path_st) == 0 ? 0 : errno;
   if (f.fd >= 0) {
     page_string(file_pages, view, pread_all(f.fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &roles);
     after = facts(f.fd);
+  } else if ((s->op == OP_UMOUNT || s->op == OP_UNLINK_UMOUNT) && path_err == 0) {
+    // The still-linked file after its eviction at unmount, read from the filesystem mounted again.
+    int fd = open(f.path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      page_string(file_pages, view, pread_all(fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &roles);
+      after = facts(fd);
+      close(fd);
+    }
   }
   if (f.peer_fd >= 0) {
     // The op's second file holds its own bytes; a clone of the pinned file holds the
@@ -1076,7 +1198,9 @@ static int run_case(const char *id, const struct spec *s) {
     }
     page_string(peer_pages, view, pread_all(f.peer_fd, view, PIN_LEN, PIN_OFF), PIN_PAGES, PIN_FIRST_PAGE, &own);
   }
-  jf(",\"file\":{\"before\":%s,\"after\":%s}", before, after ? after : "null");
+  jf(",\"file\":{\"before\":%s,\"after\":%s,\"pathAfter\":{", before, after ? after : "null");
+  jresult(path_err);
+  jf("}}");
   free(before);
   free(after);
   jf(",\"op\":{\"started\":true,");
@@ -1085,8 +1209,8 @@ static int run_case(const char *id, const struct spec *s) {
   else jf(",\"result\":%ld", op.ret);
   if (s->op == OP_DEDUPE && !op.err) jf(",\"dedupe\":{\"status\":\"%s\",\"bytesDeduped\":%ld}", op.aux == 0 ? "same" : "differs", op.ret);
   else jf(",\"dedupe\":null");
-  jf(",\"returnedMs\":%.1f,\"asleepAtRelease\":%s,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start,
-     asleep_at_release ? "true" : "false", blocked ? "true" : "false", hung);
+  jf(",\"returnedMs\":%.1f,\"seenAsleep\":%s,\"asleepAtRelease\":%s,\"blockedUntilRelease\":%s,\"hung\":%s}", op.done_at - op_start,
+     seen_asleep ? "true" : "false", asleep_at_release ? "true" : "false", blocked ? "true" : "false", hung);
   jf(",\"release\":{");
   jresult(release_err);
   if (release_result >= 0) jf(",\"result\":%ld}", release_result);
@@ -1130,6 +1254,13 @@ cleanup:
     if (io.done) call_end(&io);
   }
   ring_close(&ring);
+  if (aio) syscall(__NR_io_destroy, aio);
+  if (f.freeze_fd >= 0) {
+    // A freeze whose thaw did not run (or failed) must not outlive the case (EINVAL: not frozen).
+    int arg = 0;
+    ioctl(f.freeze_fd, FITHAW, &arg);
+    close(f.freeze_fd);
+  }
   if (pipefd[0] >= 0) close(pipefd[0]), close(pipefd[1]);
   if (pin_fd >= 0) close(pin_fd);
   if (f.fd >= 0) close(f.fd);
@@ -1176,6 +1307,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--canary-bytes")) opt.canary_bytes = number(a, v), i++;
     else if (!strcmp(a, "--fuse-dir") && v) opt.fuse_dir = v, i++;
     else if (!strcmp(a, "--results") && v) opt.results = v, i++;
+    else if (!strcmp(a, "--mount-source") && v) opt.mount_source = v, i++;
+    else if (!strcmp(a, "--mount-target") && v) opt.mount_target = v, i++;
+    else if (!strcmp(a, "--mount-type") && v) opt.mount_type = v, i++;
+    else if (!strcmp(a, "--mount-data") && v) opt.mount_data = v, i++;
     else if (!strcmp(a, "--hold-mode") && v && (!strcmp(v, "fixed") || !strcmp(v, "evidence"))) opt.fixed_hold = !strcmp(v, "fixed"), i++;
     else if (a[0] != '-' && npos < 2) pos[npos++] = a;
     else {

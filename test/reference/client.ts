@@ -4,6 +4,7 @@
 import { ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { OwnedMount } from '../../lib/configs/setup';
 import type { FileFacts } from '../../lib/outcome';
 
 /** The package root (dist/test/reference/x.js → ../../..). */
@@ -19,16 +20,20 @@ export interface Outcome {
 export interface ReferenceFacts {
   caseId: string;
   error?: string;
+  /** The case cannot run as asked (a filesystem op without the filesystem's mount): nothing else is printed. */
+  unsupported?: string;
   daxVerified: boolean;
   pmd: boolean | null;
   map: Outcome;
   pin?: Outcome & { held: boolean };
-  file?: { before: FileFacts | null; after: FileFacts | null };
+  file?: { before: FileFacts | null; after: FileFacts | null; pathAfter: Outcome | null };
   op?: Outcome & {
     started: boolean;
     result: number | null;
     dedupe: { status: 'same' | 'differs'; bytesDeduped: number } | null;
     returnedMs: number | null;
+    /** The hold saw the op's thread asleep in its call (evidence mode samples; daxpin's op.wait). */
+    seenAsleep: boolean;
     asleepAtRelease: boolean;
     blockedUntilRelease: boolean;
     hung: string | null;
@@ -54,6 +59,8 @@ export interface ReferenceOptions {
   fuseDir?: string;
   /** Append and fsync every result line here, as daxpin does its JSONL. */
   results?: string;
+  /** The filesystem's mount, for the freeze and umount ops (as daxpin's worker gets it); without it they are unsupported. */
+  mount?: OwnedMount | null;
 }
 
 /** Compiles case.c with `cc -O2` into `dir`; returns the binary's path. */
@@ -72,6 +79,7 @@ export function referenceArgs(dir: string, o: ReferenceOptions): string[] {
   if (o.extentHint) a.push('--extent-hint');
   if (o.fuseDir) a.push('--fuse-dir', o.fuseDir);
   if (o.results) a.push('--results', o.results);
+  if (o.mount) a.push('--mount-source', o.mount.source, '--mount-target', o.mount.target, '--mount-type', o.mount.fsType, '--mount-data', o.mount.data);
   a.push(dir);
   return a;
 }

@@ -35,6 +35,11 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   const same = (what: string, a: unknown, b: unknown) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) d.push(`${what}: daxpin ${JSON.stringify(a)}, reference ${JSON.stringify(b)}`);
   };
+  // Both say whether the case can run at all (a filesystem op needs the filesystem's mount).
+  if (rec.status === 'unsupported' || ref.unsupported !== undefined) {
+    same('unsupported', rec.status === 'unsupported', ref.unsupported !== undefined);
+    return d;
+  }
   if (rec.status !== 'done') d.push(`daxpin's case did not finish: ${rec.status} ${rec.error ?? ''}`);
   same('map', { ok: rec.map.ok, errno: rec.map.errno }, ref.map);
   if (!ref.map.ok) return d;
@@ -44,9 +49,12 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   // Timing-dependent: an op that sleeps in its call for the dwell (writeback of a
   // 4 MiB file before a collapse, say, on a busy machine) is released on that evidence,
   // and is then "blocked until release" and writes no canaries; whether it sleeps that
-  // long is the disk's and the scheduler's doing, not the pin's. Where either side's op
-  // slept at the release, these are not compared; everything else still is.
-  const slept = rec.op.asleepAtRelease || op.asleepAtRelease;
+  // long is the disk's and the scheduler's doing, not the pin's. Where either side saw
+  // its op asleep in its call while holding (FIFREEZE's RCU grace period lasts about
+  // the 25 ms dwell: its release came on evidence or not, and the thaw after it may
+  // still be running at the release, not asleep), these are not compared; everything
+  // else still is.
+  const slept = rec.op.asleepAtRelease || op.asleepAtRelease || rec.op.wait !== null || op.seenAsleep;
   if (!slept) {
     same('op.blockedUntilRelease', rec.op.blockedUntilRelease, op.blockedUntilRelease);
     same('canary.files', rec.canary.files, ref.canary!.files);
@@ -55,6 +63,7 @@ export function factDifferences(rec: CaseRecord, ref: ReferenceFacts): string[] 
   same('release', { ok: rec.release.ok, errno: rec.release.errno, result: rec.release.result }, ref.release);
   same('file.before', fileShape(rec.file.before), fileShape(ref.file!.before));
   same('file.after', fileShape(rec.file.after), fileShape(ref.file!.after));
+  same('file.pathAfter', rec.file.pathAfter, ref.file!.pathAfter);
   same('sigbus', [...rec.sigbus].sort(), [...ref.sigbus!].sort());
   const pages = ref.views!.pages;
   for (const v of VIEWS) {

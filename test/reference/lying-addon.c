@@ -11,18 +11,34 @@
 //   ficlone  ficlonerange  dedupe  copy-range  fssetxattr  read (pread)  write (pwrite)
 //   vmsplice (copies into the pipe: no page references)
 //   uring-io (IORING_OP_READ/WRITE submitted as IORING_OP_NOP)  uring-register  unlink
+//   aio-io (io_submit answered without the kernel; io_getevents then hands back a
+//     completion of every byte asked for)
+//   freeze (FIFREEZE)
+//   thaw (FITHAW: only the first after each freeze the addon made; the clean-up's thaw
+//     after it is real, so the filesystem is not left frozen once the case is over)
+//   umount (umount2 with flags 0 in daxpin's worker process: the umount op's. The test
+//     process's scratch teardown and the FUSE peer's unmounts go through the same call
+//     and are left alone. When it "succeeds", the worker's next mount(2) on that target
+//     is answered 0 too: a real one would stack a second mount on the first)
 // Without :ERRNO the call "succeeds" (returns 0, or the byte count asked for).
+//
+// No lie for mount(2): after a real umount it would leave the filesystem unmounted, and
+// the reference, which runs next in the same directory, could not even create its file:
+// a crash, not a disagreement of facts.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/aio_abi.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/io_uring.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -47,6 +63,8 @@ static int lie_for(const char *name) {
       if (!strcmp(code, "EINVAL")) return EINVAL;
       if (!strcmp(code, "EPERM")) return EPERM;
       if (!strcmp(code, "EFAULT")) return EFAULT;
+      if (!strcmp(code, "EBUSY")) return EBUSY;
+      if (!strcmp(code, "EIO")) return EIO;
       return atoi(code) > 0 ? atoi(code) : EIO;
     }
     p = end ? end + 1 : NULL;
@@ -108,11 +126,22 @@ int fallocate(int fd, int mode, off_t off, off_t len) {
   return REAL(int, fallocate, int, int, off_t, off_t)(fd, mode, off, len);
 }
 
+// Set by a freeze the addon made (real or lied): the next FITHAW is the op's own.
+static int thaw_is_the_ops;
+
 int ioctl(int fd, unsigned long req, ...) {
   va_list ap;
   va_start(ap, req);
   void *arg = va_arg(ap, void *);
   va_end(ap);
+  if (req == FIFREEZE && from_addon(__builtin_return_address(0))) {
+    thaw_is_the_ops = 1;
+    LIE("freeze", 0);
+  }
+  if (req == FITHAW && thaw_is_the_ops && from_addon(__builtin_return_address(0))) {
+    thaw_is_the_ops = 0;
+    LIE("thaw", 0);
+  }
   if (req == FICLONE) LIE("ficlone", 0);
   if (req == FICLONERANGE) LIE("ficlonerange", 0);
   if (req == FIDEDUPERANGE) LIE("dedupe", 0);  // status 0 (same), bytes_deduped left as it was
@@ -151,6 +180,67 @@ int unlink(const char *path) {
   return REAL(int, unlink, const char *)(path);
 }
 
+// Whether this process is daxpin's worker (dist/lib/engine/worker.js), where the ops run.
+static int in_worker(void) {
+  static int known = -1;
+  if (known < 0) {
+    char cmd[4096] = {0};
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    size_t n = f ? fread(cmd, 1, sizeof cmd - 1, f) : 0;
+    if (f) fclose(f);
+    known = 0;
+    for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+      size_t len = strlen(cmd + i);
+      if (len >= 9 && !strcmp(cmd + i + len - 9, "worker.js")) known = 1;
+    }
+  }
+  return known;
+}
+
+// The target of an umount that "succeeded" without unmounting: its mount again is answered too.
+static char still_mounted[4096];
+int umount2(const char *target, int flags) {
+  if (flags == 0 && in_worker()) {
+    long r = lie("umount", __builtin_return_address(0), 0);
+    if (r == 0) snprintf(still_mounted, sizeof still_mounted, "%s", target);
+    if (r != -2) return r;
+  }
+  return REAL(int, umount2, const char *, int)(target, flags);
+}
+int mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data) {
+  if (still_mounted[0] && in_worker() && !strcmp(target, still_mounted) && from_addon(__builtin_return_address(0))) {
+    still_mounted[0] = 0;
+    return 0;
+  }
+  return REAL(int, mount, const char *, const char *, const char *, unsigned long, const void *)(source, target, type, flags, data);
+}
+
+// Legacy AIO: submissions the kernel never saw, and the completions handed back for them.
+static struct { aio_context_t ctx; struct io_event ev[8]; int n; } fake_aio[16];
+static long aio_submit_lie(long ctx, long nr, struct iocb **cbs) {
+  for (int i = 0; i < 16; i++) {
+    if (fake_aio[i].ctx != 0 && fake_aio[i].ctx != (aio_context_t)ctx) continue;
+    fake_aio[i].ctx = ctx;
+    for (long j = 0; j < nr && fake_aio[i].n < 8; j++)
+      fake_aio[i].ev[fake_aio[i].n++] = (struct io_event){cbs[j]->aio_data, (uintptr_t)cbs[j], (int64_t)cbs[j]->aio_nbytes, 0};
+    return nr;
+  }
+  errno = EAGAIN;
+  return -1;
+}
+// The faked completions of ctx, or -2 when it has none.
+static long aio_getevents_lie(long ctx, long max, struct io_event *out) {
+  for (int i = 0; i < 16; i++) {
+    if (fake_aio[i].ctx != (aio_context_t)ctx || fake_aio[i].n == 0) continue;
+    long n = fake_aio[i].n < max ? fake_aio[i].n : max;
+    memcpy(out, fake_aio[i].ev, n * sizeof *out);
+    memmove(fake_aio[i].ev, fake_aio[i].ev + n, (fake_aio[i].n - n) * sizeof *out);
+    fake_aio[i].n -= n;
+    return n;
+  }
+  return -2;
+}
+
 // io_uring: the addon maps the SQE array of each ring; remember where, so a submission
 // can be rewritten as a NOP (it completes at once, result 0, and pins nothing).
 static struct { int fd; struct io_uring_sqe *sqes; unsigned count; } rings[64];
@@ -177,6 +267,18 @@ long syscall(long nr, ...) {
   void *caller = __builtin_return_address(0);
   if (nr == __NR_io_uring_register && (a[1] == IORING_REGISTER_BUFFERS || a[1] == IORING_UNREGISTER_BUFFERS)) {
     long r = lie("uring-register", caller, 0);
+    if (r != -2) return r;
+  }
+  if (nr == __NR_io_submit && lie_for("aio-io") >= 0 && from_addon(caller)) {
+    int l = lie_for("aio-io");
+    if (l > 0) {
+      errno = l;
+      return -1;
+    }
+    return aio_submit_lie(a[0], a[1], (struct iocb **)a[2]);
+  }
+  if (nr == __NR_io_getevents && from_addon(caller)) {
+    long r = aio_getevents_lie(a[0], a[2], (struct io_event *)a[3]);
     if (r != -2) return r;
   }
   if (nr == __NR_io_uring_enter && lie_for("uring-io") >= 0 && from_addon(caller)) {

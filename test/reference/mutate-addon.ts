@@ -33,10 +33,21 @@ export const MUTATIONS: Mutation[] = [
   { lie: 'dedupe:EOPNOTSUPP', cases: '*.dedupe.*' },
   { lie: 'copy-range', cases: '*.copy-range.*' },
   { lie: 'fssetxattr', cases: '*.dax-flag.*' },
-  { lie: 'unlink', cases: '*.unlink.*' },
+  { lie: 'unlink', cases: '*.unlink.*,*.unlink-umount.*' },
+  { lie: 'freeze', cases: '*.freeze.*' },
+  // tmpfs has no freeze: there the kernel's own answer is EOPNOTSUPP.
+  { lie: 'freeze:EOPNOTSUPP', cases: '*.freeze.*', configs: 'ext4,xfs' },
+  // Only the control: with a held pin daxpin writes canaries after the op, into the
+  // filesystem the lie left frozen, and that write sleeps uninterruptibly until a thaw
+  // no one makes (the clean-up's, after it, is real). A thaw that lies "done" changes
+  // nothing daxpin looks at before that write: it is not among the mutations.
+  { lie: 'thaw:EIO', cases: 'none.freeze.*', configs: 'ext4,xfs' },
+  { lie: 'umount', cases: '*.umount.*,*.unlink-umount.*' },
+  { lie: 'umount:EBUSY', cases: '*.umount.*,*.unlink-umount.*' },
   { lie: 'read', cases: 'odirect-read.*' },
   { lie: 'write', cases: 'odirect-write.*' },
   { lie: 'uring-io', cases: 'uring-read.*,uring-write.*' },
+  { lie: 'aio-io', cases: 'aio-read.*,aio-write.*' },
   { lie: 'uring-register', cases: 'uring-fixed.*' },
   { lie: 'vmsplice', cases: 'vmsplice.*' },
 ];
