@@ -375,13 +375,14 @@ static char task_state(pid_t tid) {
 #define SYSCALL(c, expr) ((c)->in_kernel = 1, __extension__({ long r_ = (long)(expr); (c)->in_kernel = 0; r_; }))
 
 // --- the FUSE peer: a child process serving one file opened FOPEN_DIRECT_IO. Messages
-// on a seqpacket socket: to it 'A'+fileId (arm: READs are answered with this case's
-// written bytes at the page of their offset), 'R' (answer all held requests; it replies
-// 'r'+count), 'Q'; from it 'I' (INIT answered), 'H' (a READ/WRITE is held).
+// on a seqpacket socket: to it 'R'+fileId (answer all held requests, READs with this
+// case's written bytes at the page of their offset; it replies 'r'+count), 'Q'; from it
+// 'I' (INIT answered), 'H' (a READ/WRITE is held). As daxpin does, the file is opened
+// once (O_RDWR | O_DIRECT) for the peer's lifetime: the peer keeps no state per open.
 #define FUSE_READ_ 15
 #define FUSE_WRITE_ 16
 #define FUSE_MAX_WRITE (128 * 1024)
-static struct { pid_t pid; int sock; char mnt[4096], file[4200]; } peer = {0, -1, "", ""};
+static struct { pid_t pid; int sock, fd; char mnt[4096], file[4200]; } peer = {0, -1, -1, "", ""};
 
 static void fuse_reply(int fd, uint64_t unique, int error, const void *body, size_t len) {
   unsigned char out[16 + FUSE_MAX_WRITE];
@@ -419,8 +420,8 @@ static void fuse_serve(int fd, int sock) {
       char m[8];
       ssize_t n = recv(sock, m, sizeof m, 0);
       if (n <= 0 || m[0] == 'Q') break;
-      if (m[0] == 'A') memcpy(&armed, m + 1, 4);
       if (m[0] == 'R') {
+        memcpy(&armed, m + 1, 4);
         for (int i = 0; i < nheld; i++) {
           if (held[i].opcode == FUSE_READ_) {
             fill(data, held[i].size, armed, WRITTEN, held[i].offset / PAGE);
@@ -568,14 +569,23 @@ static void peer_start(void) {
   peer.sock = sv[0];
   char m;
   if (recv(peer.sock, &m, 1, 0) != 1 || m != 'I') die("FUSE peer did not start");
+  peer.fd = open(peer.file, O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (peer.fd < 0) die("open FUSE file");
 }
 static void peer_stop(void) {
   if (peer.pid <= 0) return;
+  if (peer.fd >= 0) close(peer.fd);
+  peer.fd = -1;
   umount2(peer.mnt, MNT_DETACH);
   peer_send("Q", 1);
   waitpid(peer.pid, NULL, 0);
   rmdir(peer.mnt);
   peer.pid = 0;
+}
+static int peer_release(uint32_t file_id) {
+  char m[5] = {'R'};
+  memcpy(m + 1, &file_id, 4);
+  return peer_send(m, sizeof m);
 }
 static void peer_drain_held(void) {
   char m[8];
@@ -989,7 +999,7 @@ static int run_case(const char *id, const struct spec *s) {
   int sigbus_fault = 0, sigbus_write = 0, sigbus_buffer = 0;
   struct ring ring = {.fd = -1};
   aio_context_t aio = 0;
-  int pipefd[2] = {-1, -1}, pin_fd = -1, held = 0, pin_err = 0, pin_io = 0;
+  int pipefd[2] = {-1, -1}, held = 0, pin_err = 0, pin_io = 0;
   struct call io;
   struct pin_io pio;
   if (!mapped) {
@@ -1024,13 +1034,7 @@ static int run_case(const char *id, const struct spec *s) {
       break;
     }
     default: {
-      int reading = s->pin == PIN_FUSE_READ || s->pin == PIN_URING_READ || s->pin == PIN_AIO_READ;
-      pin_fd = open(peer.file, (reading ? O_RDONLY : O_WRONLY) | O_DIRECT | O_CLOEXEC);
-      if (pin_fd < 0) die("open FUSE file");
       peer_drain_held();
-      char arm[5] = {'A'};
-      memcpy(arm + 1, &file_id, 4);
-      if (peer_send(arm, sizeof arm) != 0) die("FUSE peer");
       if (s->pin == PIN_URING_READ || s->pin == PIN_URING_WRITE) {
         pin_err = ring_open(&ring);
         if (pin_err) break;
@@ -1042,7 +1046,7 @@ static int run_case(const char *id, const struct spec *s) {
           break;
         }
       }
-      pio = (struct pin_io){s->pin, pin_fd, map + PIN_OFF, &ring, aio};
+      pio = (struct pin_io){s->pin, peer.fd, map + PIN_OFF, &ring, aio};
       call_start(&io, run_pin_io, &pio);
       pin_io = 1;
       // The kernel pins the pages before it sends the request: a held request is a held pin.
@@ -1138,7 +1142,7 @@ static int run_case(const char *id, const struct spec *s) {
         release_result = drained_len;
         break;
       default:
-        if (peer_send("R", 1) != 0) die("FUSE peer");
+        if (peer_release(file_id) != 0) die("FUSE peer");
         if (!call_wait(&io, now_ms() + (opt.settle_ms > 1000 ? opt.settle_ms : 1000))) release_err = -1;
         else if (io.err) release_err = io.err;
         else release_result = io.ret;
@@ -1152,7 +1156,8 @@ static int run_case(const char *id, const struct spec *s) {
   if (!call_wait(&op, now_ms() + opt.settle_ms)) {
     state = task_state(op.tid);
     syscall(SYS_tgkill, getpid(), op.tid, SIGRTMIN + 4);
-    hung = call_wait(&op, now_ms() + opt.signal_wait_ms) ? "\"interruptible\"" : "\"uninterruptible\"";
+    if (!call_wait(&op, now_ms() + opt.signal_wait_ms)) hung = "\"uninterruptible\"";
+    else hung = op.err == EINTR ? "\"interruptible\"" : "\"woken-by-signal\"";
   }
   if (!op.done) {
     jf(",\"file\":{\"before\":%s,\"after\":null,\"pathAfter\":null},\"op\":{\"started\":true,\"ok\":false,\"errno\":null,\"result\":null,\"dedupe\":null,"
@@ -1248,7 +1253,7 @@ cleanup:
   if (mapped) munmap(res, res_len);
   if (pin_io) {
     if (!io.done) {
-      peer_send("R", 1);
+      peer_release(file_id);
       call_wait(&io, now_ms() + 5000);
     }
     if (io.done) call_end(&io);
@@ -1262,7 +1267,6 @@ cleanup:
     close(f.freeze_fd);
   }
   if (pipefd[0] >= 0) close(pipefd[0]), close(pipefd[1]);
-  if (pin_fd >= 0) close(pin_fd);
   if (f.fd >= 0) close(f.fd);
   if (f.peer_fd >= 0) close(f.peer_fd);
   unlink(f.path);
