@@ -18,7 +18,7 @@ export type ViewClass =
   | 'garbage' // bytes that match no pattern daxpin wrote
   | 'n/a'; // this view does not exist for the case (no pipe, file gone, ...)
 
-export type HungState = null | 'interruptible' | 'uninterruptible';
+export type HungState = null | 'interruptible' | 'uninterruptible' | 'woken-by-signal';
 
 export interface SyscallResult {
   ok: boolean;
@@ -58,7 +58,9 @@ export interface OpResult extends SyscallResult {
   /**
    * After release + settle the op had not returned and its thread was signalled:
    * 'interruptible' it then returned EINTR (because of the signal); 'uninterruptible' it
-   * still had not returned; null otherwise (not signalled, or it finished on its own).
+   * still had not returned; 'woken-by-signal' it then returned something else (the signal
+   * woke a wait whose condition already held: nothing else had woken it, a lost wake-up);
+   * null otherwise (not signalled: it finished within the settle).
    */
   hung: HungState;
   /** ms from the release to the signal, when the op's thread was signalled. */

@@ -20,6 +20,8 @@ import { splatOf } from './splats';
  *            | 'pin-refused:' ERRNO                 the pin method failed to take its pin
  *            | 'hung-D' | 'hung-S'                  the op had not returned after the release
  *                                                   (task state D uninterruptible, S interruptible)
+ *            | 'hung-woken'                         the op had not returned after the release; the
+ *                                                   signal woke it and it returned (not EINTR)
  *            | 'abandoned'                          the worker was given up on and no hang was seen
  *            | 'not-started'                        map and pin worked but the op never started
  *            | 'ok'                                 the op succeeded while the pin was still held
@@ -49,10 +51,17 @@ function outcomeHead(rec: CaseRecord): string {
   if (rec.status !== 'abandoned' && !rec.pin.ok) return `pin-refused:${errnoName(rec.pin.errno)}`;
   if (rec.op.hung === 'uninterruptible') return 'hung-D';
   if (rec.op.hung === 'interruptible') return 'hung-S';
+  if (rec.op.hung === 'woken-by-signal') return 'hung-woken';
   if (rec.status === 'abandoned') return 'abandoned';
   if (!rec.op.started) return 'not-started';
   if (rec.op.ok) return rec.op.blockedUntilRelease ? 'waited' : 'ok';
   return `${rec.op.blockedUntilRelease ? 'waited-failed' : 'op-refused'}:${errnoName(rec.op.errno)}`;
+}
+
+/** What a woken op did once the signal woke it (nothing else had). */
+function woken(rec: CaseRecord): string {
+  if (rec.op.hung !== 'woken-by-signal') return '';
+  return `; the signal woke it ${rec.op.signalledAtMs ?? '?'} ms after the release and it then ${rec.op.ok ? `returned ${rec.op.result}` : `failed ${errnoName(rec.op.errno)}`}`;
 }
 
 function errnoName(errno: string | null): string {
@@ -165,7 +174,7 @@ export function invariantViolations(rec: CaseRecord): Violation[] {
     out.push({
       kind: 'hung-after-release',
       subject: '',
-      detail: `${rec.layoutOp} still stuck (${rec.op.hung}, state ${state}) after the pin was released${top ? `; stack top ${top}` : ''}`,
+      detail: `${rec.layoutOp} still stuck (${rec.op.hung}, state ${state}) after the pin was released${top ? `; stack top ${top}` : ''}${woken(rec)}`,
     });
   }
   if (isLongterm(rec.pinMethod) && rec.pin.ok && rec.daxVerified) {

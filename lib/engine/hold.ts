@@ -1,7 +1,7 @@
 // When to release a held pin, and what the op's thread was doing: pure functions over
 // samples of /proc/self/task/TID taken while the pin is held (the timeline samples,
 // these decide). Nothing here reads a clock or a file.
-import { ThreadWait } from '../outcome';
+import { HungState, ThreadWait } from '../outcome';
 
 export type HoldMode = 'evidence' | 'fixed';
 
@@ -93,3 +93,15 @@ function sameSite(a: string[], b: string[]): boolean {
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/**
+ * What a signal to an op still in its call after release + settle showed: still there
+ * after the signal's wait, 'uninterruptible'; EINTR, 'interruptible'; any other return
+ * (its result, another errno), 'woken-by-signal': its wait's condition already held, and
+ * only the signal woke it (a lost wake-up; the handler has no SA_RESTART, so this is not
+ * a restarted call).
+ */
+export function hungAfterSignal(returned: boolean, errno: string | null): HungState {
+  if (!returned) return 'uninterruptible';
+  return errno === 'EINTR' ? 'interruptible' : 'woken-by-signal';
+}

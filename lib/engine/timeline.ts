@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Case, LayoutOp, PAGE, PIN_FIRST_PAGE, PIN_PAGES, PMD_FILE_PAGES, PMD_SIZE, PTE_FILE_PAGES } from '../cases/matrix';
 import { ORIGINAL, Tag, ViewExpectation, ViewReading, WRITTEN, fillPattern, makePattern, readView, tagKey } from '../cases/patterns';
-import { FileFacts, HungState, SyscallResult, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
+import { FileFacts, SyscallResult, ViewClass, ViewDetail, ViewName, notStartedOp } from '../outcome';
 import {
   BlockingCall,
   FALLOC_FL_COLLAPSE_RANGE,
@@ -25,7 +25,7 @@ import {
   native,
 } from '../native';
 import { Settled, failure, track } from './calls';
-import { HoldPolicy, ThreadSample, asleepSince, isAsleep, lastWait, shouldRelease, stackDue } from './hold';
+import { HoldPolicy, ThreadSample, asleepSince, hungAfterSignal, isAsleep, lastWait, shouldRelease, stackDue } from './hold';
 import { HeldPin, PinContext, closePin, releasePin, startPin } from './pins';
 import { PinPeers } from './peers';
 import { PmdProbe } from './pmd';
@@ -420,7 +420,7 @@ async function runOp(
       native.tgkill(currentTid, native.INTERRUPT_SIGNAL);
       await within(opRun, opt.signalWaitMs);
       const after = opDone as Settled | null;
-      obs.op.hung = (after === null ? 'uninterruptible' : after.result.errno === 'EINTR' ? 'interruptible' : null) as HungState;
+      obs.op.hung = hungAfterSignal(after !== null, after?.result.errno ?? null);
     } else {
       await within(opRun, opt.signalWaitMs);
       if (opDone === null) obs.op.hung = 'uninterruptible';

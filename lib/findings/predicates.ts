@@ -138,10 +138,12 @@ export const PREDICATES: Predicate[] = [
   {
     id: 'hung-after-release',
     title: 'op did not return after the pin was released',
-    doc: 'The op was still stuck after release + settle (+ a signal): op.hung is interruptible or uninterruptible.',
+    doc:
+      'The op was still stuck after release + settle: signalled, it returned EINTR (interruptible), stayed stuck ' +
+      '(uninterruptible), or returned its result (woken-by-signal: nothing had woken its wait, a lost wake-up).',
     severity: 'violation',
     requires: ['op.hung'],
-    when: [{ field: 'op.hung', in: ['interruptible', 'uninterruptible'] }],
+    when: [{ field: 'op.hung', in: ['interruptible', 'uninterruptible', 'woken-by-signal'] }],
     groupBy: ['storage', 'opFamily', 'pinMethod'],
     subject: 'op.hung',
   },

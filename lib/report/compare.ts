@@ -140,7 +140,8 @@ export function keyValues(cell: Cell): string {
     if (rec.op.returnedMs !== null) parts.push(`returned at ${rec.op.returnedMs} ms`);
     if (rec.op.afterReleaseMs !== null) parts.push(`${rec.op.afterReleaseMs} ms after release`);
   }
-  if (rec.op.hung !== null) parts.push(`hung (${rec.op.taskState ?? rec.op.hung})`);
+  if (rec.op.hung === 'woken-by-signal') parts.push(`hung (${rec.op.taskState ?? '?'}) until woken by the signal`);
+  else if (rec.op.hung !== null) parts.push(`hung (${rec.op.taskState ?? rec.op.hung})`);
   if (rec.pmd !== null && rec.mapping.startsWith('pmd')) parts.push(rec.pmd ? 'PMD fault seen' : 'no PMD fault');
   return parts.join(', ');
 }

@@ -1,7 +1,7 @@
 // The hold policy and the op thread's wait: pure functions over samples of
 // /proc/self/task/TID. No kernel needed.
 import t from 'tap';
-import { HoldPolicy, STACK_EVERY, ThreadSample, asleepSince, frameName, isAsleep, lastWait, shouldRelease, stackDue } from '../../lib/engine/hold';
+import { HoldPolicy, STACK_EVERY, ThreadSample, asleepSince, frameName, hungAfterSignal, isAsleep, lastWait, shouldRelease, stackDue } from '../../lib/engine/hold';
 
 const sample = (atMs: number, state: string | null, inCall = true, stack: string[] | null = null): ThreadSample => ({ atMs, inCall, state, wchan: null, stack });
 const evidence: HoldPolicy = { mode: 'evidence', holdMs: 200, dwellMs: 25 };
@@ -70,4 +70,11 @@ t.test('stackDue: a stack when a sleep begins, then every STACK_EVERY samples of
   t.ok(stackDue([sample(1, 'S', true, null), sample(2, 'S', true, null)]), 'no stack read yet in this sleep (unreadable): try again');
   t.ok(stackDue([sample(1, 'S', true, site), sample(2, 'R')]), 'a new sleep after running');
   t.same(lastWait(run)?.site, site, 'samples without a stack continue the wait they are in');
+});
+
+t.test('hungAfterSignal: what the op did once signalled after release + settle', async (t) => {
+  t.equal(hungAfterSignal(false, null), 'uninterruptible', 'still in its call');
+  t.equal(hungAfterSignal(true, 'EINTR'), 'interruptible');
+  t.equal(hungAfterSignal(true, null), 'woken-by-signal', 'returned its result: nothing else had woken it');
+  t.equal(hungAfterSignal(true, 'EBUSY'), 'woken-by-signal', 'failed otherwise');
 });

@@ -141,3 +141,14 @@ t.test('the predicates table: unique ids, each documented, conditions over field
     t.ok(p.when.length > 0, `${p.id} has conditions`);
   }
 });
+
+t.test('an op the signal alone woke after the release is a hang after release, not a wait', async (t) => {
+  // 6.1's NBD pins on ext4-dax: asleep in ext4_break_layouts at the release, still asleep
+  // when signalled 2 s later, then it returned 0.
+  const woken = caseRecord('ext4-dax', 'nbd-aio-write.truncate-shrink.pte-shared', {
+    op: { ok: true, result: 0, returnedMs: 2075, blockedUntilRelease: true, asleepAtRelease: true, hung: 'woken-by-signal', taskState: 'S', signalledAtMs: 2024.5 },
+  });
+  const ids = computeFindings([runOf(KERNEL_A, 'r1', [woken])]).findings.map((f) => f.id);
+  t.ok(ids.some((id) => id.startsWith('hung-after-release/') && id.endsWith('/woken-by-signal')), ids.join(' '));
+  t.notOk(ids.some((id) => id.startsWith('waited-for-release/')), 'not passed off as an ordinary wait');
+});

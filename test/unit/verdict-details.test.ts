@@ -16,6 +16,16 @@ t.test('a hang is described by its state and stack top', async (t) => {
     'punch-hole still stuck (uninterruptible, state D) after the pin was released; stack top dax_layout_busy_page+0x1/0x2',
   );
   t.equal(hung({ hung: 'interruptible', taskState: 'R', stack: [] })[0].detail, 'punch-hole still stuck (interruptible, state R) after the pin was released');
+  // 6.1's NBD pins on ext4-dax: the truncate slept in ext4_break_layouts past the release
+  // until the signal woke it; then it returned 0 (its wait's condition held already).
+  t.equal(
+    hung({ ok: true, result: 0, returnedMs: 2075, hung: 'woken-by-signal', taskState: 'S', signalledAtMs: 2024.5, stack: ['ext4_break_layouts+0x8f/0x120 [ext4]'] })[0].detail,
+    'punch-hole still stuck (woken-by-signal, state S) after the pin was released; stack top ext4_break_layouts+0x8f/0x120 [ext4]; the signal woke it 2024.5 ms after the release and it then returned 0',
+  );
+  t.equal(
+    hung({ ok: false, errno: 'EIO', returnedMs: 2075, hung: 'woken-by-signal', taskState: 'S', signalledAtMs: null, stack: null })[0].detail,
+    'punch-hole still stuck (woken-by-signal, state S) after the pin was released; the signal woke it ? ms after the release and it then failed EIO',
+  );
 });
 
 t.test('foreign data and long-term pins are described per view and method', async (t) => {

@@ -22,6 +22,7 @@ t.test('outcome classes follow the documented grammar', async (t) => {
     ['waited-failed:EINTR', caseRecord('xfs-dax', 'vmsplice.punch-hole.pte-shared', { op: { ...WAITED, ok: false, errno: 'EINTR' } })],
     ['hung-D', caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: { ok: false, returnedMs: null, hung: 'uninterruptible', taskState: 'D' } })],
     ['hung-S', caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: { ok: false, returnedMs: null, hung: 'interruptible', taskState: 'S' } })],
+    ['hung-woken', caseRecord('ext4-dax', 'nbd-aio-write.truncate-shrink.pte-shared', { op: { ...WAITED, hung: 'woken-by-signal', taskState: 'S', signalledAtMs: 2024.5 } })],
     ['abandoned', caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { status: 'abandoned', op: { ok: false, returnedMs: null } })],
     ['not-started', caseRecord('xfs-dax', 'odirect-read.punch-hole.pte-shared', { op: { started: false, ok: false, returnedMs: null } })],
     ['crashed', caseRecord('xfs-dax', 'vmsplice.punch-hole.pte-shared', { status: 'crashed', views: { pipe: 'foreign' } })],
