@@ -143,7 +143,12 @@ class Undo {
   }
 
   add(name: string, fn: () => Promise<void> | void): void {
-    this.steps.push({ name, fn, unregister: register(name, fn) });
+    // One run of the step, whoever asks first: a signal's teardown may already be
+    // running it (it takes the registered entry) when the owner comes to it, and the
+    // owner's next step (the rmdir after an unmount) must wait for that run, not start
+    // the step again beside it.
+    const step = once(async () => fn());
+    this.steps.push({ name, fn: step, unregister: register(name, step) });
   }
 
   /** Run steps newest first until `keep` remain; returns the failures. */

@@ -151,6 +151,11 @@ export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]
   await owned();
   while (entries.length > 0) {
     const early = entries.map((e) => e.early).lastIndexOf(true);
+    // Owners go on undoing while this runs (a run loop that saw the signal tears its
+    // config down too): what one took out of the registry meanwhile is newer than every
+    // entry left, so it finishes before the next ordinary one starts (the rmdir of a
+    // mount point waits for the owner's unmount of it).
+    if (early < 0) await owned();
     const entry = early >= 0 ? entries.splice(early, 1)[0] : (entries.pop() as Entry);
     try {
       await runOne(entry, timeoutMs);

@@ -2,7 +2,7 @@
 // never thrown; mountinfo parsing that the safety checks rely on.
 import t from 'tap';
 import { devString, parseMountinfo } from '../../lib/host/mountinfo';
-import { once, register, registered, teardownAll } from '../../lib/host/lifecycle';
+import { once, register, registered, runOwned, teardownAll } from '../../lib/host/lifecycle';
 
 t.test('actions run newest first, each once; unregister removes without running', async (t) => {
   const ran: string[] = [];
@@ -51,6 +51,28 @@ t.test('an action still running at the timeout is abandoned and the rest still r
   const failures = await teardownAll(50);
   t.match(failures, [{ name: 'stuck', error: /still running after 50 ms/ }]);
   t.same(ran, ['after']);
+});
+
+t.test('an undo its owner takes out while a teardown runs finishes before the next registered one starts', async (t) => {
+  // A run loop that saw the signal tears its config down beside the signal's teardown:
+  // the rmdir of a mount point must not start while the owner's unmount of it runs.
+  const ran: string[] = [];
+  register('rmdir mnt', () => {
+    ran.push('rmdir');
+  });
+  const unmount = async () => {
+    await new Promise((r) => setTimeout(r, 30));
+    ran.push('unmount done');
+  };
+  const dropUnmount = register('unmount mnt', unmount);
+  register('kill worker', async () => {
+    // The owner notices meanwhile: it takes its unmount out of the registry and runs it.
+    dropUnmount();
+    void runOwned(unmount);
+    ran.push('killed');
+  });
+  t.same(await teardownAll(), []);
+  t.same(ran, ['killed', 'unmount done', 'rmdir']);
 });
 
 t.test('signal handlers are installed only while something is registered', async (t) => {
