@@ -58,6 +58,8 @@ class Worker {
   /** The case the worker was running when its peer died (null: between cases). */
   peerGoneSeq: number | null = null;
   unregister: () => void = () => undefined;
+  /** Its retirement, once begun: whoever asks again (a signal's teardown, the run loop) waits for the same one. */
+  retiring: Promise<void> | null = null;
 
   constructor(fuseMount: string) {
     this.fuseMount = fuseMount;
@@ -172,8 +174,9 @@ export class Orchestrator {
   private retire(w: Worker): Promise<void> {
     if (this.worker === w) this.worker = null;
     w.unregister();
-    // A signal arriving meanwhile lets this finish before the process exits.
-    return runOwned(() => this.kill(w));
+    // A signal arriving meanwhile lets this finish before the process exits. Once per
+    // worker: a second kill would find its FUSE mount already gone (umount2: ENOENT).
+    return (w.retiring ??= runOwned(() => this.kill(w)));
   }
 
   private async kill(w: Worker): Promise<void> {

@@ -138,11 +138,14 @@ async function runOne(entry: Entry, timeoutMs: number | undefined): Promise<void
 /** Run every registered action, early ones first, each group newest first; never throws, returns what failed. */
 export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
+  /** Waits for what owners are undoing now; false once that wait has timed out (given up on). */
+  let ownersAbandoned = false;
   const owned = async () => {
-    if (inFlight.size === 0) return;
+    if (inFlight.size === 0 || ownersAbandoned) return;
     try {
       await runOne({ name: 'owned', fn: () => Promise.allSettled([...inFlight]).then(() => undefined), early: false }, timeoutMs);
     } catch (err) {
+      ownersAbandoned = true;
       failures.push({ name: 'owned', error: message(err) });
     }
   };
@@ -154,8 +157,12 @@ export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]
     // Owners go on undoing while this runs (a run loop that saw the signal tears its
     // config down too): what one took out of the registry meanwhile is newer than every
     // entry left, so it finishes before the next ordinary one starts (the rmdir of a
-    // mount point waits for the owner's unmount of it).
-    if (early < 0) await owned();
+    // mount point waits for the owner's unmount of it). Checked again after each wait:
+    // an owner may start its next undo while this one waited.
+    if (early < 0 && inFlight.size > 0 && !ownersAbandoned) {
+      await owned();
+      continue;
+    }
     const entry = early >= 0 ? entries.splice(early, 1)[0] : (entries.pop() as Entry);
     try {
       await runOne(entry, timeoutMs);

@@ -66,13 +66,19 @@ t.test('an undo its owner takes out while a teardown runs finishes before the ne
   };
   const dropUnmount = register('unmount mnt', unmount);
   register('kill worker', async () => {
-    // The owner notices meanwhile: it takes its unmount out of the registry and runs it.
-    dropUnmount();
-    void runOwned(unmount);
+    // The owner notices meanwhile: it retires its worker, then takes its unmount out of
+    // the registry and runs it (while the teardown was waiting for the retire).
+    void runOwned(async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      ran.push('retired');
+    }).then(() => {
+      dropUnmount();
+      void runOwned(unmount);
+    });
     ran.push('killed');
   });
   t.same(await teardownAll(), []);
-  t.same(ran, ['killed', 'unmount done', 'rmdir']);
+  t.same(ran, ['killed', 'retired', 'unmount done', 'rmdir']);
 });
 
 t.test('signal handlers are installed only while something is registered', async (t) => {
