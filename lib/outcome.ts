@@ -248,6 +248,13 @@ export interface Provenance {
 }
 
 /**
+ * What only the guest sees of its boot: the kernel's version string and command line,
+ * its pmem. daxpin, node, the tools, the kernel package and its config are the run
+ * record's: the VM runner's host read them from the same root and the package itself.
+ */
+export type BootProvenance = Pick<Provenance, 'procVersion' | 'cmdline' | 'pmem' | 'kernelLogFrom'>;
+
+/**
  * A guest boot's own provenance, read inside the guest as it starts (the VM runner's
  * host writes the run record; each boot of a resumed run says what it booted).
  */
@@ -256,7 +263,7 @@ export interface BootRecord {
   schema: number;
   runId: string;
   kernel: string;
-  provenance: Provenance;
+  provenance: BootProvenance;
 }
 
 /**

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Case, Config, MatrixName, casesFor, filterCases } from '../cases/matrix';
 import { CaseRecord, ConfigRecord, KernelLogRecord, Provenance, RunLine, SCHEMA_VERSION, planKey } from '../outcome';
-import { readProvenance } from '../host/provenance';
+import { readBootProvenance, readProvenance } from '../host/provenance';
 import { configRecord, endRecord, runRecord } from '../record';
 import { PreparedConfig } from '../configs/setup';
 import { abortFuseConnectionsFor, register } from '../host/lifecycle';
@@ -105,8 +105,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   // The worker (a node process, and its FUSE peer) starts while the provenance's tools
   // run: under TCG each takes seconds before the first case.
   if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
-  const provenance = readProvenance(kernelLogFrom);
   if (o.writeRunRecord !== false) {
+    const provenance = readProvenance(kernelLogFrom);
     o.out.write(
       runRecord({
         ...identity,
@@ -122,7 +122,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     );
   } else {
     // A resumed run (a guest boot appending to the host's run file): what this boot is.
-    o.out.write({ record: 'boot', schema: SCHEMA_VERSION, runId, kernel: identity.kernel, provenance });
+    o.out.write({ record: 'boot', schema: SCHEMA_VERSION, runId, kernel: identity.kernel, provenance: readBootProvenance(kernelLogFrom) });
   }
   const summary: RunSummary = { runId, planned: plannedKeys, cases: [], configs: [], kernelLogs: [], notRun: [], interrupted: false, wallMs: 0 };
   let ended = false;
