@@ -92,7 +92,7 @@ function subjectsOf(p: Predicate, rec: CaseRecord): (string | null)[] {
   if (p.subject === undefined) return [null];
   const filter = p.subjectWhen;
   const values = fieldValues(rec, p.subject)
-    .values.map((v) => (v === null || v === undefined ? '?' : String(v)))
+    .values.map((v) => (v === null ? '?' : String(v)))
     .filter((v) => filter === undefined || valueHolds(filter, v));
   return [...new Set(values.length > 0 ? values : ['?'])];
 }
@@ -217,7 +217,7 @@ function reproduceFinding(kernels: KernelFinding[], byKernel: Map<string, Findin
   const slash = best.key.indexOf('/');
   const config = best.key.slice(0, slash);
   const caseId = best.key.slice(slash + 1);
-  const run = (byKernel.get(where.kernel) ?? []).find((r) => r.records.some((rec) => planKey(rec.config, rec.caseId) === best.key)) as FindingsRun;
+  const run = (byKernel.get(where.kernel) as FindingsRun[]).find((r) => r.records.some((rec) => planKey(rec.config, rec.caseId) === best.key)) as FindingsRun;
   const repeat = best.hits < best.runs ? ` --repeat ${best.runs}` : '';
   return reproCommand(run.run, config, caseId) + repeat;
 }

@@ -175,6 +175,7 @@ t.test('conditions: each test, and a missing field holds only for ne', async (t)
   t.ok(holds({ field: 'op.returnedMs', gt: 200 }));
   t.notOk(holds({ field: 'op.returnedMs', gt: 205 }), 'gt is strict');
   t.notOk(holds({ field: 'op.errno', gt: 0 }), 'gt compares numbers only');
+  t.notOk(conditionHolds({ op: { errno: '500' } }, { field: 'op.errno', gt: 200 }), 'a numeric string is not a number');
   t.ok(holds({ field: 'kernelLog.*.signature', splat: true }), 'one splat among the lines is enough');
   t.notOk(conditionHolds({ kernelLog: [{ signature: 'Call Trace: <TASK>' }] }, { field: 'kernelLog.*.signature', splat: true }), 'a call trace alone is not a splat');
   t.notOk(conditionHolds({ op: { errno: 7 } }, { field: 'op.errno', splat: true }), 'a splat is a log line');
@@ -248,14 +249,20 @@ t.test('each predicate: the record it is about gives its finding, in its group a
       ['hung-after-release/fsdax.fallocate.odirect-read/uninterruptible', 'shifted-view/fsdax.fallocate.mapped']],
     [caseRecord('xfs-dax', 'vmsplice.unlink.pte-shared', { op: { ok: false, returnedMs: null, blockedUntilRelease: false }, views: { pipe: 'foreign' } }),
       ['foreign-from/fsdax.mapped/none']],
+    [caseRecord('xfs-dax', 'rdma-mr.freeze.pte-shared', { pin: { ok: false, errno: null }, op: { started: false, ok: false, returnedMs: null } }), []],
     [caseRecord('xfs', 'none.umount.pte-shared', { status: 'crashed', op: { ok: false, returnedMs: null } }), ['crashed/xfs']],
     [caseRecord('xfs', 'none.truncate-shrink.pte-shared'), []],
   ];
+  const subjects = new Map<string, string | null>();
   for (const [rec, ids] of expect) {
     const found = computeFindings([runOf(KERNEL_A, 'r', [rec])]).findings;
     t.same(found.map((f) => f.id).sort(), ids, `${rec.config}/${rec.caseId}`);
     t.ok(found.every((f) => f.kernels[0].status === 'present'));
+    for (const f of found) subjects.set(f.id, f.subject);
   }
+  t.equal(subjects.get('waited-in-D/fsdax.share/none'), '?', 'a measured null subject reads as unknown');
+  t.equal(subjects.get('foreign-from/page-cache.mapped/none'), '?', 'so does a subject the record does not detail');
+  t.ok(PREDICATES.every((p) => p.severity === 'violation' || p.severity === 'behaviour'));
   t.same(PREDICATES.filter((p) => p.severity === 'violation').map((p) => p.id).sort(),
     ['crashed', 'foreign-after-early-return', 'foreign-data', 'foreign-from', 'hung-after-release', 'kernel-splat', 'longterm-pin-on-fsdax'],
     'violations: what must never happen (wrong bytes, a hang past the release, a splat or crash, a long-term pin on fsdax)');
@@ -295,7 +302,7 @@ t.test('finding ids: the subject as a short slug', async (t) => {
   const id = findingId(splat, ['fsdax'], long);
   t.equal(id, 'kernel-splat/fsdax/bug-kasan-slab-use-after-free-in-dax-layout-busy-page-range-0x1c');
   t.equal(findingId(splat, ['fsdax'], '[ WARNING: possible circular locking dependency detected ]'), 'kernel-splat/fsdax/warning-possible-circular-locking-dependency-detected', 'no dash at either end');
-  t.equal(findingId(splat, ['fsdax'], 'BUG: KASAN: slab-use-after-free in dax_layout_busy_page_range+0x1c_0x80'), 'kernel-splat/fsdax/bug-kasan-slab-use-after-free-in-dax-layout-busy-page-range-0x1c', 'cut at 64, not ending in a dash');
+  t.equal(findingId(splat, ['fsdax'], 'BUG: KASAN: slab-use-after-free in dax_layout_busy_page_range+0x1/0x80'), 'kernel-splat/fsdax/bug-kasan-slab-use-after-free-in-dax-layout-busy-page-range-0x1', 'cut at 64, not ending in a dash');
   t.equal(findingId(splat, ['fsdax'], '???'), 'kernel-splat/fsdax/none');
 });
 
@@ -327,23 +334,24 @@ t.test('several cases in one finding: sorted, flaky when one of them is, reprodu
   const early = (caseId: string, repeat: number, foreign: boolean) =>
     caseRecord('ext4-dax', caseId, { repeat, op: { returnedMs: 5, blockedUntilRelease: false }, views: { canary: foreign ? 'foreign' : 'original' } });
   const recs = [
-    ...[0, 1, 2].map((i) => early(`vmsplice.truncate-zero.${key1.split('.')[1]}`, i, i === 0)),
-    ...[0, 1, 2].map((i) => early('odirect-read.truncate-shrink.pte-shared-unmapped', i, true)),
+    ...[0, 1, 2].map((i) => early(`vmsplice.truncate-zero.${key1.split('.')[1]}`, i, true)),
+    ...[0, 1, 2].map((i) => early('odirect-read.truncate-shrink.pte-shared-unmapped', i, i === 0)),
   ];
   const r = computeFindings([runOf(KERNEL_A, 'r', recs)]);
   const f = r.findings.find((x) => x.id === 'foreign-after-early-return/fsdax.unmapped');
   t.same(f?.cases, ['ext4-dax/odirect-read.truncate-shrink.pte-shared-unmapped', 'ext4-dax/vmsplice.truncate-zero.pte-shared-unmapped']);
   t.same(f?.kernels[0].cases.map((c) => [c.key, c.hits, c.runs]), [
-    ['ext4-dax/odirect-read.truncate-shrink.pte-shared-unmapped', 3, 3],
-    ['ext4-dax/vmsplice.truncate-zero.pte-shared-unmapped', 1, 3],
+    ['ext4-dax/odirect-read.truncate-shrink.pte-shared-unmapped', 1, 3],
+    ['ext4-dax/vmsplice.truncate-zero.pte-shared-unmapped', 3, 3],
   ]);
   t.equal(f?.flaky, true, 'one flaky case makes the finding flaky');
-  t.equal(f?.reproduce, `daxpin vm --kernel ${KERNEL_A} --config ext4-dax --cases 'odirect-read.truncate-shrink.pte-shared-unmapped'`, '3/3 beats 1/3');
-  const flakyOnly = computeFindings([runOf(KERNEL_A, 'r', recs.slice(0, 3))]).findings.find((x) => x.id === f?.id);
-  t.equal(flakyOnly?.reproduce, `daxpin vm --kernel ${KERNEL_A} --config ext4-dax --cases 'vmsplice.truncate-zero.pte-shared-unmapped' --repeat 3`, 'a flaky case is reproduced with repeats');
+  t.equal(f?.reproduce, `daxpin vm --kernel ${KERNEL_A} --config ext4-dax --cases 'vmsplice.truncate-zero.pte-shared-unmapped'`, '3/3 beats 1/3');
+  t.equal(f?.title, 'op returned while the pin was held, and bytes of another file reached a view [fsdax, unmapped]');
+  const flakyOnly = computeFindings([runOf(KERNEL_A, 'r', recs.slice(3))]).findings.find((x) => x.id === f?.id);
+  t.equal(flakyOnly?.reproduce, `daxpin vm --kernel ${KERNEL_A} --config ext4-dax --cases 'odirect-read.truncate-shrink.pte-shared-unmapped' --repeat 3`, 'a flaky case is reproduced with repeats');
   const tie = computeFindings([runOf(KERNEL_A, 'r', [early('vmsplice.truncate-zero.pte-shared-unmapped', 0, true), early('odirect-read.truncate-zero.pte-shared-unmapped', 0, true)])]).findings.find((x) => x.id === f?.id);
   t.match(tie?.reproduce, /'odirect-read\.truncate-zero\.pte-shared-unmapped'$/, 'equal rates: the first case by name');
-  const twoRuns = [runOf(KERNEL_A, 'host', [caseRecord('xfs', 'none.truncate-shrink.pte-shared')]), runOf(KERNEL_A, 'vm', recs.slice(3))];
+  const twoRuns = [runOf(KERNEL_A, 'host', [caseRecord('xfs', 'none.truncate-shrink.pte-shared')]), runOf(KERNEL_A, 'vm', recs.slice(0, 3))];
   twoRuns[0].run.runner = 'native';
   twoRuns[0].run.argv = ['run', '--dir', '/mnt/pmem'];
   t.match(computeFindings(twoRuns).findings.find((x) => x.id === f?.id)?.reproduce, /^daxpin vm /, 'the command of the run that recorded the case');
@@ -375,17 +383,20 @@ t.test('diff against a baseline on the same kernel: new, gone, rate (equal rates
     caseRecord('xfs-dax', caseId, { repeat, op: { returnedMs: 5, blockedUntilRelease: false }, views: { canary: hit ? 'foreign' : 'original' } });
   const series = (caseId: string, hits: number, runs: number) => Array.from({ length: runs }, (_, i) => foreign(caseId, i, i < hits));
   const hung = caseRecord('xfs-dax', 'odirect-read.unlink.pte-shared', { op: { ok: false, returnedMs: null, blockedUntilRelease: true, hung: 'uninterruptible' } });
-  const base = computeFindings([runOf(KERNEL_A, 'b', [...series('vmsplice.truncate-shrink.pte-shared', 1, 3), ...series('vmsplice.punch-hole.pte-shared-unmapped', 1, 3), hung])]);
+  const base = computeFindings([
+    runOf(KERNEL_A, 'b', [...series('vmsplice.truncate-shrink.pte-shared', 1, 3), ...series('vmsplice.punch-hole.pte-shared-unmapped', 1, 3), hung]),
+    runOf(KERNEL_B, 'b2', [hung]),
+  ]);
   const now = computeFindings([
-    runOf(KERNEL_A, 'n', [...series('vmsplice.truncate-shrink.pte-shared', 2, 3), ...series('vmsplice.punch-hole.pte-shared-unmapped', 2, 6)]),
+    runOf(KERNEL_A, 'n', [...series('vmsplice.truncate-shrink.pte-shared', 2, 3), ...series('vmsplice.punch-hole.pte-shared-unmapped', 2, 6), caseRecord('ext4-dax', 'none.punch-hole.pte-shared', { status: 'crashed' })]),
     runOf(KERNEL_B, 'n2', [...series('vmsplice.truncate-shrink.pte-shared', 3, 3), caseRecord('ext4-dax', 'none.truncate-shrink.pte-shared', { status: 'crashed' })]),
   ]);
   const changes = diffFindings(base, now).map((c) => [c.change, c.id, c.detail]);
   t.same(changes, [
-    ['new', `crashed/ext4-dax`, `present on ${KERNEL_B} (1/1)`],
+    ['new', `crashed/ext4-dax`, `present on ${KERNEL_A} (1/1), ${KERNEL_B} (1/1)`],
     ['rate', 'foreign-after-early-return/fsdax.mapped', `${KERNEL_A}: 1/3 → 2/3`],
     ['rate', 'foreign-from/fsdax.mapped/none', `${KERNEL_A}: 1/3 → 2/3`],
-    ['gone', 'hung-after-release/fsdax.evict.odirect-read/uninterruptible', `present in the baseline on ${KERNEL_A}; not seen now`],
+    ['gone', 'hung-after-release/fsdax.evict.odirect-read/uninterruptible', `present in the baseline on ${KERNEL_A}, ${KERNEL_B}; not seen now`],
   ]);
   t.same(diffFindings(now, now), [], 'no change against itself');
   t.equal(rateText({ hits: 2, runs: 6 }), '2/6');
