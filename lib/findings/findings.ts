@@ -92,7 +92,7 @@ function subjectsOf(p: Predicate, rec: CaseRecord): (string | null)[] {
   if (p.subject === undefined) return [null];
   const filter = p.subjectWhen;
   const values = fieldValues(rec, p.subject)
-    .values.map((v) => (v === null || v === undefined ? '?' : String(v)))
+    .values.map((v) => (v === null ? '?' : String(v)))
     .filter((v) => filter === undefined || valueHolds(filter, v));
   return [...new Set(values.length > 0 ? values : ['?'])];
 }
@@ -134,7 +134,7 @@ interface Accumulator {
 export function computeFindings(runs: FindingsRun[], predicates: Predicate[] = PREDICATES): FindingsReport {
   const kernelNames = [...new Set(runs.map((r) => r.run.kernel))].sort(compareReleases);
   const byKernel = new Map(kernelNames.map((k) => [k, runs.filter((r) => r.run.kernel === k)]));
-  const recordsByKey = new Map(kernelNames.map((k) => [k, indexByKey((byKernel.get(k) ?? []).flatMap((r) => r.records))]));
+  const recordsByKey = new Map([...byKernel].map(([k, kernelRuns]) => [k, indexByKey(kernelRuns.flatMap((r) => r.records))]));
   const acc = new Map<string, Accumulator>();
   for (const [kernel, kernelRuns] of byKernel) {
     for (const rec of kernelRuns.flatMap((r) => r.records)) {
@@ -159,7 +159,7 @@ export function computeFindings(runs: FindingsRun[], predicates: Predicate[] = P
   }
   const findings = [...acc.entries()].map(([id, a]) => toFinding(id, a, kernelNames, byKernel, recordsByKey));
   findings.sort(compareFindings);
-  return { kernels: kernelNames.map((k) => kernelSummary(k, byKernel.get(k) ?? [])), findings };
+  return { kernels: [...byKernel].map(([k, kernelRuns]) => kernelSummary(k, kernelRuns)), findings };
 }
 
 function indexByKey(records: CaseRecord[]): Map<string, CaseRecord[]> {
@@ -217,7 +217,7 @@ function reproduceFinding(kernels: KernelFinding[], byKernel: Map<string, Findin
   const slash = best.key.indexOf('/');
   const config = best.key.slice(0, slash);
   const caseId = best.key.slice(slash + 1);
-  const run = (byKernel.get(where.kernel) ?? []).find((r) => r.records.some((rec) => planKey(rec.config, rec.caseId) === best.key)) as FindingsRun;
+  const run = (byKernel.get(where.kernel) as FindingsRun[]).find((r) => r.records.some((rec) => planKey(rec.config, rec.caseId) === best.key)) as FindingsRun;
   const repeat = best.hits < best.runs ? ` --repeat ${best.runs}` : '';
   return reproCommand(run.run, config, caseId) + repeat;
 }
@@ -275,37 +275,32 @@ export interface FindingChange {
 }
 
 /**
- * What changed against baseline findings: present now and nowhere in the baseline
- * (new), present in the baseline and measured-absent now (gone), or present in both
- * on one kernel with another rate.
+ * What changed against baseline findings. A report holds only findings present on some
+ * kernel, so: new (not in the baseline), gone (in the baseline, not in the current
+ * report: absent now, or its cases not measured now; the report cannot tell which), or
+ * present in both on one kernel with another rate.
  */
 export function diffFindings(baseline: FindingsReport, current: FindingsReport): FindingChange[] {
   const base = new Map(baseline.findings.map((f) => [f.id, f]));
-  const now = new Map(current.findings.map((f) => [f.id, f]));
-  const presentOn = (f: Finding | undefined) => (f ? f.kernels.filter((k) => k.status === 'present') : []);
+  const now = new Set(current.findings.map((f) => f.id));
+  const presentOn = (f: Finding) => f.kernels.filter((k) => k.status === 'present');
   const out: FindingChange[] = [];
   for (const f of current.findings) {
     const b = base.get(f.id);
-    const here = presentOn(f);
-    if (here.length > 0 && presentOn(b).length === 0) {
-      out.push({ id: f.id, title: f.title, change: 'new', detail: `present on ${here.map((k) => `${k.kernel} (${rateText(k)})`).join(', ')}` });
+    if (b === undefined) {
+      out.push({ id: f.id, title: f.title, change: 'new', detail: `present on ${presentOn(f).map((k) => `${k.kernel} (${rateText(k)})`).join(', ')}` });
       continue;
     }
-    for (const k of here) {
-      const bk = b?.kernels.find((x) => x.kernel === k.kernel && x.status === 'present');
+    for (const k of presentOn(f)) {
+      const bk = presentOn(b).find((x) => x.kernel === k.kernel);
       if (bk && bk.hits * k.runs !== k.hits * bk.runs) {
         out.push({ id: f.id, title: f.title, change: 'rate', detail: `${k.kernel}: ${rateText(bk)} → ${rateText(k)}` });
       }
     }
   }
   for (const b of baseline.findings) {
-    if (presentOn(b).length === 0) continue;
-    const f = now.get(b.id);
-    if (presentOn(f).length > 0) continue;
-    const measured = f ? f.kernels.filter((k) => k.status === 'absent').map((k) => k.kernel) : [];
-    if (measured.length > 0 || f === undefined) {
-      out.push({ id: b.id, title: b.title, change: 'gone', detail: `present in the baseline on ${presentOn(b).map((k) => k.kernel).join(', ')}; not seen now` });
-    }
+    if (now.has(b.id)) continue;
+    out.push({ id: b.id, title: b.title, change: 'gone', detail: `present in the baseline on ${presentOn(b).map((k) => k.kernel).join(', ')}; not seen now` });
   }
   return out;
 }
