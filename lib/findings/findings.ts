@@ -270,17 +270,18 @@ export function rateText(k: { hits: number; runs: number }): string {
 export interface FindingChange {
   id: string;
   title: string;
-  change: 'new' | 'gone' | 'rate';
+  change: 'new' | 'gone' | 'not-run' | 'rate';
   detail: string;
 }
 
 /**
  * What changed against baseline findings. A report holds only findings present on some
  * kernel, so: new (not in the baseline), gone (in the baseline, not in the current
- * report: absent now, or its cases not measured now; the report cannot tell which), or
- * present in both on one kernel with another rate.
+ * report), or present in both on one kernel with another rate. Given the plan keys
+ * recorded now, a baseline finding none of whose cases ran now is 'not-run', not gone
+ * (a `--cases` subset against a full baseline); without them the report cannot tell.
  */
-export function diffFindings(baseline: FindingsReport, current: FindingsReport): FindingChange[] {
+export function diffFindings(baseline: FindingsReport, current: FindingsReport, recordedNow?: ReadonlySet<string>): FindingChange[] {
   const base = new Map(baseline.findings.map((f) => [f.id, f]));
   const now = new Set(current.findings.map((f) => f.id));
   const presentOn = (f: Finding) => f.kernels.filter((k) => k.status === 'present');
@@ -300,6 +301,10 @@ export function diffFindings(baseline: FindingsReport, current: FindingsReport):
   }
   for (const b of baseline.findings) {
     if (now.has(b.id)) continue;
+    if (recordedNow !== undefined && !b.cases.some((k) => recordedNow.has(k))) {
+      out.push({ id: b.id, title: b.title, change: 'not-run', detail: `present in the baseline on ${presentOn(b).map((k) => k.kernel).join(', ')}; none of its ${b.cases.length} case(s) ran now` });
+      continue;
+    }
     out.push({ id: b.id, title: b.title, change: 'gone', detail: `present in the baseline on ${presentOn(b).map((k) => k.kernel).join(', ')}; not seen now` });
   }
   return out;

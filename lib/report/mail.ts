@@ -7,6 +7,7 @@ import type { Finding, FindingsReport, KernelFinding } from '../findings/finding
 import { reproSupport } from '../findings/repro-c';
 import { findingsRun } from './runfile';
 import type { ParsedRun } from './runfile';
+import { planKey } from '../outcome';
 
 export const MAIL_WIDTH = 72;
 
@@ -135,16 +136,16 @@ export function renderMail(runs: ParsedRun[], opts: MailOptions = {}): string {
   out.push(`Behaviour that differs between kernels (${changing.length})`, '');
   if (changing.length === 0) out.push('  None.', '');
   changing.forEach((f, i) => out.push(...findingBlock(violations.length + i + 1, f)));
-  if (opts.baseline) out.push(...baselineSection(report, opts.baseline));
+  if (opts.baseline) out.push(...baselineSection(report, opts.baseline, new Set(runs.flatMap((r) => r.cases.map((c) => planKey(c.config, c.caseId))))));
   out.push(`Behaviour the same on every kernel (${steady.length})`, '');
   for (const f of steady) out.push(...wrap(`${f.id}: ${rangeText(f)}`, '      ', MAIL_WIDTH, '  - '));
   out.push('', '-- ', 'daxpin report --format mail');
   return `${out.join('\n')}\n`;
 }
 
-function baselineSection(report: FindingsReport, baseline: ParsedRun[]): string[] {
+function baselineSection(report: FindingsReport, baseline: ParsedRun[], recordedNow: ReadonlySet<string>): string[] {
   const base = computeFindings(baseline.map(findingsRun));
-  const changes = diffFindings(base, report);
+  const changes = diffFindings(base, report, recordedNow);
   const kernels = base.kernels.map((k) => shortKernel(k.kernel)).join(', ');
   const out = [`Changes against the baseline (${kernels})`, ''];
   if (changes.length === 0) out.push('  None.');

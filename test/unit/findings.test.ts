@@ -399,5 +399,17 @@ t.test('diff against a baseline on the same kernel: new, gone, rate (equal rates
     ['gone', 'hung-after-release/fsdax.evict.odirect-read/uninterruptible', `present in the baseline on ${KERNEL_A}, ${KERNEL_B}; not seen now`],
   ]);
   t.same(diffFindings(now, now), [], 'no change against itself');
+  // Told which cases ran now: the hang's case did not, so it is not gone, only not run.
+  const recorded = new Set(['xfs-dax/vmsplice.truncate-shrink.pte-shared', 'xfs-dax/vmsplice.punch-hole.pte-shared-unmapped']);
+  t.same(
+    diffFindings(base, now, recorded).filter((c) => c.id.startsWith('hung-after-release/')).map((c) => [c.change, c.detail]),
+    [['not-run', `present in the baseline on ${KERNEL_A}, ${KERNEL_B}; none of its 1 case(s) ran now`]],
+  );
+  recorded.add('xfs-dax/odirect-read.unlink.pte-shared');
+  t.same(
+    diffFindings(base, now, recorded).filter((c) => c.id.startsWith('hung-after-release/')).map((c) => c.change),
+    ['gone'],
+    'its case ran now and did not show it',
+  );
   t.equal(rateText({ hits: 2, runs: 6 }), '2/6');
 });
