@@ -145,7 +145,10 @@ export async function matrixVm(kernels: string[]): Promise<BenchResult> {
     summary: { kernels: kernels.join(','), accel: 'tcg', allWallMin: round(r.run.wallMs / 60_000, 1), worstKernelS: round(worstKernel / 1000), worstFirstResultS: round(worstFirst / 1000, 1), exit: r.run.exitCode, results: r.outDir },
     rows,
     targets: [
-      { what: 'all series, one command', target: `<= ${ALL_SERIES_TARGET_S / 60} min`, measured: `${round(r.run.wallMs / 60_000, 1)} min`, met: r.run.wallMs <= ALL_SERIES_TARGET_S * 1000 },
+      // The all-series target is for `--kernel all` only: fewer kernels in less time says nothing about it.
+      ...(kernels.length === 1 && kernels[0] === 'all'
+        ? [{ what: 'all series, one command', target: `<= ${ALL_SERIES_TARGET_S / 60} min`, measured: `${round(r.run.wallMs / 60_000, 1)} min`, met: r.run.wallMs <= ALL_SERIES_TARGET_S * 1000 }]
+        : []),
       { what: 'per kernel (guest time)', target: `<= ${KERNEL_TARGET_S} s`, measured: `${round(worstKernel / 1000)} s (worst)`, met: worstKernel <= KERNEL_TARGET_S * 1000 },
       { what: 'boot to first result', target: `<= ${FIRST_RESULT_TARGET_S} s`, measured: `${round(worstFirst / 1000, 1)} s (worst)`, met: worstFirst <= FIRST_RESULT_TARGET_S * 1000 },
     ],
