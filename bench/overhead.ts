@@ -117,7 +117,7 @@ async function overheadOn(configName: string, binary: string, workDir: string, o
     workerStartMs = firstCaseMs - (performance.now() - warm);
     // One untimed pass of daxpin over every case first: it says which cases the host
     // cannot make (their records say unsupported), so the timed reps below are free to
-    // let either side go first, and both sides start on the same warmed caches.
+    // let either side go first; the filesystem both sides use is warm before either is timed.
     for (const x of cases) {
       const rec = await orchestrator.runCase(x, prepared.testDir, prepared.pmdExtentHint, prepared.mount);
       if (rec.status === 'unsupported') unsupported.set(x.id, rec.reason ?? 'unsupported');

@@ -102,8 +102,8 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const kernelLogFrom = o.kernelLogFrom ?? 'run-start';
   const kernelLog = new KernelLog(kernelLogFrom);
   const orchestrator = new Orchestrator(identity, o.timing, o.workDir, abortFuseConnectionsFor, kernelLog);
-  // The worker (a node process, and its FUSE peer) starts while the provenance's tools
-  // run: under TCG each takes seconds before the first case.
+  // The worker (a node process, and its FUSE peer) starts while the run record's
+  // provenance is read: its tools, git and dpkg take seconds in a slow VM.
   if (planned.some((p) => p.cases.length > 0) && !o.shouldStop()) orchestrator.warmUp();
   if (o.writeRunRecord !== false) {
     const provenance = readProvenance(kernelLogFrom);

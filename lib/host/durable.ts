@@ -52,10 +52,10 @@ function openRegular(file: string, flags: number): number {
   return fd;
 }
 
-/** Writes all of `buf` at the file's end, or throws (after a short write, too). */
-function writeAll(fd: number, buf: Buffer): void {
+/** Writes all of `buf` at the file's position (or at `at`), or throws (after a short write, too). */
+function writeAll(fd: number, buf: Buffer, at?: number): void {
   let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, at === undefined ? null : at + off);
 }
 
 /**
@@ -170,7 +170,7 @@ export class MarkerFile {
     this.longest = Math.max(this.longest, Buffer.byteLength(text));
     const buf = Buffer.from(text.padEnd(this.longest, ' '));
     try {
-      for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off, buf.length - off, off);
+      writeAll(this.fd, buf, 0);
       if (this.durability === 'fsync') fs.fsyncSync(this.fd);
     } catch (err) {
       throw writeError(this.path, err);

@@ -138,8 +138,9 @@ async function runOne(entry: Entry, timeoutMs: number | undefined): Promise<void
 /** Run every registered action, early ones first, each group newest first; never throws, returns what failed. */
 export async function teardownAll(timeoutMs?: number): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
-  /** Waits for what owners are undoing now; false once that wait has timed out (given up on). */
+  /** Set once a wait for what owners are undoing has timed out: they are not waited for again. */
   let ownersAbandoned = false;
+  /** Waits for what owners are undoing now. */
   const owned = async () => {
     if (inFlight.size === 0 || ownersAbandoned) return;
     try {
